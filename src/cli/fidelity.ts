@@ -1,0 +1,17 @@
+import { Command } from 'commander';
+import { NotBuiltError } from '../errors.js';
+import { floatArg, fractionListArg, intArg } from './parse.js';
+
+export function registerFidelity(program: Command): void {
+  program
+    .command('fidelity')
+    .description('measure how well one Gaussian vs a mixture predicts future attention to keys (needs --with-keys corpora)')
+    .option('--corpus <dir>', 'corpus folder captured with --with-keys', 'corpus')
+    .requiredOption('--out <fidelity.md>', 'report to write (per-unit CSV goes to <out>.units.csv)')
+    .option('--k-max <n>', 'largest number of mixture components', intArg(1, 64), 10)
+    .option('--future <f>', 'latest fraction of sampled positions used as future queries', floatArg(0.01, 0.9), 0.2)
+    .option('--keep <list>', 'keep fractions for recall and kept mass', fractionListArg, [0.1, 0.25, 0.5])
+    .action(async () => {
+      throw new NotBuiltError('fidelity');
+    });
+}
