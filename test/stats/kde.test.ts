@@ -1,0 +1,52 @@
+import { describe, expect, it } from 'vitest';
+import { kdeLogPdf, silvermanFactor } from '../../src/stats/kde.js';
+import { createRng } from '../../src/util/rng.js';
+import type { Matrix } from '../../src/stats/types.js';
+import { runPython } from '../analyze/python.js';
+
+const PY = `
+import json, sys
+import numpy as np
+from scipy import stats
+c = json.load(sys.stdin)
+train = np.array(c['train']).reshape(c['n'], c['d'])
+test = np.array(c['test']).reshape(c['m'], c['d'])
+kde = stats.gaussian_kde(train.T, bw_method='silverman')
+print(json.dumps({'factor': float(kde.factor), 'logpdf': kde.logpdf(test.T).tolist()}))
+`;
+
+function randomMatrix(rows: number, cols: number, seed: number, offset: number): Matrix {
+  const rng = createRng(seed);
+  const data = new Float64Array(rows * cols);
+  // correlated columns and a large common offset, like raw query activations
+  for (let i = 0; i < rows; i++) {
+    let prev = 0;
+    for (let j = 0; j < cols; j++) {
+      prev = 0.6 * prev + rng.normal() * (1 + j / cols);
+      data[i * cols + j] = prev + offset;
+    }
+  }
+  return { data, rows, cols };
+}
+
+describe('kde', () => {
+  it('matches scipy gaussian_kde(bw_method="silverman").logpdf', () => {
+    for (const [n, d, m] of [[200, 3, 50], [600, 24, 100]] as const) {
+      const train = randomMatrix(n, d, 1 + d, 5);
+      const test = randomMatrix(m, d, 2 + d, 5);
+      const ref = runPython<{ factor: number; logpdf: number[] }>(PY, {
+        n, d, m, train: Array.from(train.data), test: Array.from(test.data),
+      });
+      expect(Math.abs(silvermanFactor(n, d) - ref.factor)).toBeLessThan(1e-14);
+      const ours = kdeLogPdf(train, test)!;
+      // float64 on both sides; 1e-8 nats absolute leaves room for summation order
+      ours.forEach((v, i) => expect(Math.abs(v - ref.logpdf[i]!)).toBeLessThan(1e-8));
+    }
+  });
+
+  it('returns null for singular data (a constant column)', () => {
+    const X = randomMatrix(50, 3, 9, 0);
+    for (let i = 0; i < 50; i++) X.data[i * 3 + 1] = 2;
+    expect(kdeLogPdf(X, X)).toBeNull();
+  });
+});
