@@ -1,5 +1,7 @@
 import { Command } from 'commander';
-import { NotBuiltError } from '../errors.js';
+import { DEFAULT_CORPUS_REPO, downloadCorpus, downloadModel } from '../hub/selections.js';
+import type { DownloadResult } from '../hub/download.js';
+import { formatBytes } from '../hub/progress.js';
 
 export function registerDownload(program: Command): void {
   const download = program
@@ -8,16 +10,26 @@ export function registerDownload(program: Command): void {
   download
     .command('corpus')
     .description('download the published query corpus (npz files + meta.json)')
-    .argument('[repo]', 'dataset repo id', 'June30916/multimodality-poc-llama31-ruler16k')
+    .argument('[repo]', 'dataset repo id', DEFAULT_CORPUS_REPO)
     .option('--files <glob>', 'only files matching this glob (e.g. "prompt_niah_*")')
-    .action(async () => {
-      throw new NotBuiltError('download corpus');
+    .action(async (repo: string, opts: { files?: string }) => {
+      report(await downloadCorpus(repo, opts.files), 'analyze it with: poc analyze --corpus');
     });
   download
     .command('model')
     .description('download the files of an ONNX model repo that capture needs')
     .argument('<repo>', 'model repo id')
-    .action(async () => {
-      throw new NotBuiltError('download model');
+    .action(async (repo: string) => {
+      report(await downloadModel(repo), 'capture with: poc capture --model');
     });
+}
+
+function report(result: DownloadResult, next: string): void {
+  const fetched = result.files.filter((f) => !f.fromCache);
+  const bytes = fetched.reduce((s, f) => s + f.sizeBytes, 0);
+  process.stderr.write(
+    `${result.files.length} files (${fetched.length} downloaded, ${formatBytes(bytes)}; ${result.files.length - fetched.length} already cached)\n`,
+  );
+  process.stdout.write(`${result.snapshotDir}\n`);
+  process.stderr.write(`${next} ${result.snapshotDir}\n`);
 }
