@@ -1,0 +1,135 @@
+import type { GmmParams, Matrix } from './types.js';
+import { kolmogorovSf, ksStatisticUniform } from './ks.js';
+import { normalCdf } from './normal.js';
+import { createRng } from '../util/rng.js';
+
+/**
+ * Goodness of fit of a fitted Gaussian mixture on held-out points: the probability integral
+ * transform (PIT) of the EXACT 1-D marginal of the mixture along a set of directions, one
+ * Kolmogorov–Smirnov test per direction, Bonferroni over directions.
+ *
+ * Why not the pooled Rosenblatt transform: its later coordinates are conditionals whose
+ * regression directions are estimated from the training data, so at d = 128 the estimation
+ * error (8,256 covariance parameters) is visible to a test on 100k pooled uniforms and a
+ * correct Gaussian is rejected every time (NOTES.md). Here each direction is fixed before the
+ * held-out data is seen (seeded random directions, plus differences of the fitted means, which
+ * for Gaussian components are independent of the covariance errors), and the 1-D marginal
+ * along u is exact: sum_k w_k N(u.mu_k, u' Sigma_k u). The remaining error, that the marginal
+ * uses estimated parameters, is of the order of an empirical CDF from n_train points or
+ * smaller (the Gaussian MLE's CDF is more efficient than the ECDF), so each KS p-value is taken
+ * at the two-sample effective size n_train n_test / (n_train + n_test). Measured (numpy, d = 128,
+ * 3277 / 819, 32 directions): a correct Gaussian is rejected 2 % of the time at alpha 0.05
+ * (12.5 % with the naive n_test); Student-t(5) data under a Gaussian fit is rejected 85 %.
+ */
+
+export interface PitTestResult {
+  /** KS statistic along the direction with the smallest p-value */
+  ksStat: number;
+  /** Bonferroni-combined p-value: min(1, directions x smallest per-direction p) */
+  pValue: number;
+  nDirections: number;
+  /** sample size at which the per-direction p-values were taken */
+  nEffective: number;
+  /** PIT values of the held-out points along the worst direction (uniform under the null) */
+  worstPit: Float64Array;
+}
+
+/**
+ * Test directions (unit rows, [L, d]): `nRandom` seeded Gaussian directions, then the
+ * normalised differences of the fitted means, most separated pairs first, at most `maxPairs`.
+ */
+export function pitDirections(params: GmmParams, nRandom: number, seed: number, maxPairs = 16): Matrix {
+  const d = params.d;
+  const rows: Float64Array[] = [];
+  const rng = createRng(seed);
+  for (let r = 0; r < nRandom; r++) {
+    const u = new Float64Array(d);
+    for (let j = 0; j < d; j++) u[j] = rng.normal();
+    rows.push(normalise(u));
+  }
+  const pairs: Array<{ u: Float64Array; separation: number }> = [];
+  for (let a = 0; a < params.k; a++) {
+    for (let b = a + 1; b < params.k; b++) {
+      const u = new Float64Array(d);
+      for (let j = 0; j < d; j++) u[j] = params.means[b * d + j]! - params.means[a * d + j]!;
+      const norm = Math.hypot(...u);
+      if (!(norm > 0)) continue;
+      const unit = normalise(u);
+      const spread = Math.sqrt(projectedVariance(params, a, unit)) + Math.sqrt(projectedVariance(params, b, unit));
+      pairs.push({ u: unit, separation: norm / spread });
+    }
+  }
+  pairs.sort((x, y) => y.separation - x.separation);
+  for (const p of pairs.slice(0, maxPairs)) rows.push(p.u);
+  const data = new Float64Array(rows.length * d);
+  rows.forEach((u, i) => data.set(u, i * d));
+  return { data, rows: rows.length, cols: d };
+}
+
+/** Runs the directional PIT-KS test of `params` on the held-out rows of `test`. */
+export function directionalPitTest(params: GmmParams, test: Matrix, nTrain: number, directions: Matrix): PitTestResult {
+  const d = params.d, m = test.rows;
+  if (test.cols !== d || directions.cols !== d) throw new RangeError(`pit: dimension mismatch (${d}, ${test.cols}, ${directions.cols})`);
+  const nEffective = Math.max(1, Math.floor((nTrain * m) / (nTrain + m)));
+  let best: { p: number; stat: number; pit: Float64Array } = { p: Infinity, stat: 0, pit: new Float64Array(0) };
+  const u = new Float64Array(d);
+  for (let r = 0; r < directions.rows; r++) {
+    for (let j = 0; j < d; j++) u[j] = directions.data[r * d + j]!;
+    const pit = mixturePit(params, test, u);
+    const stat = ksStatisticUniform(pit);
+    const p = kolmogorovSf(nEffective, stat);
+    if (p < best.p) best = { p, stat, pit };
+  }
+  return {
+    ksStat: best.stat,
+    pValue: Math.min(1, best.p * directions.rows),
+    nDirections: directions.rows,
+    nEffective,
+    worstPit: best.pit,
+  };
+}
+
+/** F(u.x_i) for each row, F the mixture's exact marginal CDF along the unit direction u. */
+export function mixturePit(params: GmmParams, X: Matrix, u: Float64Array): Float64Array {
+  const d = params.d, k = params.k;
+  const centres = new Float64Array(k), sds = new Float64Array(k);
+  for (let c = 0; c < k; c++) {
+    let s = 0;
+    for (let j = 0; j < d; j++) s += u[j]! * params.means[c * d + j]!;
+    centres[c] = s;
+    sds[c] = Math.sqrt(projectedVariance(params, c, u));
+  }
+  const out = new Float64Array(X.rows);
+  for (let i = 0; i < X.rows; i++) {
+    let t = 0;
+    for (let j = 0; j < d; j++) t += u[j]! * X.data[i * d + j]!;
+    let F = 0;
+    for (let c = 0; c < k; c++) F += params.weights[c]! * normalCdf((t - centres[c]!) / sds[c]!);
+    out[i] = F;
+  }
+  return out;
+}
+
+function projectedVariance(params: GmmParams, c: number, u: Float64Array): number {
+  const d = params.d;
+  let v = 0;
+  if (params.covariance === 'diag') {
+    for (let j = 0; j < d; j++) v += u[j]! * u[j]! * params.covariances[c * d + j]!;
+    return v;
+  }
+  const base = c * d * d;
+  for (let a = 0; a < d; a++) {
+    let row = 0;
+    for (let b = 0; b < d; b++) row += params.covariances[base + a * d + b]! * u[b]!;
+    v += u[a]! * row;
+  }
+  return v;
+}
+
+function normalise(u: Float64Array): Float64Array {
+  let s = 0;
+  for (const x of u) s += x * x;
+  const inv = 1 / Math.sqrt(s);
+  for (let j = 0; j < u.length; j++) u[j]! *= inv;
+  return u;
+}
