@@ -1,5 +1,5 @@
 import { Command } from 'commander';
-import { NotBuiltError } from '../errors.js';
+import { makeTinyModel, type MakeTinyModelOptions } from '../model/make-tiny-model.js';
 import { choiceArg, floatArg, intArg } from './parse.js';
 
 export function registerMakeTinyModel(program: Command): void {
@@ -18,7 +18,10 @@ export function registerMakeTinyModel(program: Command): void {
     .option('--seed <n>', 'weight seed (same seed and options: byte-identical folder)', intArg(0), 0)
     .option('--dtype <t>', 'weight dtype', choiceArg(['float32', 'float16'] as const), 'float32')
     .option('--style <s>', 'ONNX export style to mirror', choiceArg(['optimum', 'genai'] as const), 'optimum')
-    .action(async () => {
-      throw new NotBuiltError('make-tiny-model');
+    .action(async (opts: MakeTinyModelOptions) => {
+      const result = await makeTinyModel(opts);
+      const total = result.files.reduce((a, f) => a + f.bytes, 0);
+      process.stdout.write(`wrote ${result.files.length} files (${(total / 1e6).toFixed(2)} MB) to ${result.dir}\n`);
+      if (!result.withTokenizer) process.stderr.write('warning: this build has no tiny tokenizer; tokenizer.json was not written\n');
     });
 }

@@ -1,0 +1,107 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fromBinary, toBinary } from '@bufbuild/protobuf';
+import { ModelProtoSchema, type ModelProto } from 'onnx-buf';
+import { makeTinyModel, TINY_DEFAULTS, type MakeTinyModelOptions } from '../../src/model/make-tiny-model.js';
+import { ensureCaptureGraph } from '../../src/model/capture-graph.js';
+import { makeNode } from '../../src/model/onnx-graph.js';
+import { UserError } from '../../src/errors.js';
+
+const dirs: string[] = [];
+async function tinyModel(opts: Partial<MakeTinyModelOptions>): Promise<string> {
+  const dir = mkdtempSync(join(tmpdir(), 'poc-surgery-'));
+  dirs.push(dir);
+  await makeTinyModel({ ...TINY_DEFAULTS, ...opts, out: dir });
+  return dir;
+}
+afterAll(() => {
+  for (const d of dirs) rmSync(d, { recursive: true, force: true });
+});
+
+function load(path: string): ModelProto {
+  return fromBinary(ModelProtoSchema, readFileSync(path));
+}
+
+/** Nodes none of whose outputs is read by another node or is a graph output. */
+function deadLeaves(model: ModelProto): string[] {
+  const g = model.graph!;
+  const read = new Set(g.node.flatMap((n) => n.input));
+  for (const o of g.output) read.add(o.name);
+  return g.node.filter((n) => !n.output.some((o) => read.has(o))).map((n) => n.name);
+}
+
+describe.each([2, 8])('surgery on a %i-layer optimum model', (layers) => {
+  let dir = '';
+  beforeAll(async () => {
+    dir = await tinyModel({ layers });
+  });
+
+  it('removes logits, the lm_head, the final norm and the last MLP, and leaves no dead node', async () => {
+    const cg = await ensureCaptureGraph(dir, { withKeys: false });
+    expect(cg.cached).toBe(false);
+    const before = load(join(dir, 'model.onnx'));
+    const after = load(cg.path);
+    const names = new Set(after.graph!.node.map((n) => n.name));
+    const last = layers - 1;
+    for (const gone of ['/lm_head/MatMul', '/model/norm/Mul_1', `/model/layers.${last}/mlp/down_proj/MatMul`, `/model/layers.${last}/self_attn/o_proj/MatMul`]) {
+      expect(before.graph!.node.some((n) => n.name === gone)).toBe(true);
+      expect(names.has(gone)).toBe(false);
+    }
+    // every earlier layer still runs whole (its output feeds the next layer)
+    expect(names.has(`/model/layers.${last - 1}/mlp/down_proj/MatMul`)).toBe(true);
+    expect(deadLeaves(after)).toEqual([]);
+    expect(after.graph!.output.map((o) => o.name).sort()).toEqual(
+      [...Array.from({ length: layers }, (_, l) => [`present.${l}.key`, `present.${l}.value`]).flat(), 'capture_hidden', 'capture_queries'].sort(),
+    );
+    expect(after.graph!.initializer.some((t) => t.name === 'model.norm.weight')).toBe(false);
+    expect(cg.stats!.nodesBefore).toBe(before.graph!.node.length);
+    expect(cg.stats!.nodesAfter).toBe(after.graph!.node.length);
+    console.log(`[surgery] ${layers} layers: ${cg.stats!.nodesBefore} -> ${cg.stats!.nodesAfter} nodes, ${cg.rewriteMs.toFixed(1)} ms`);
+  });
+
+  it('keeps external-data references and reuses the cached graph on a second call', async () => {
+    const first = await ensureCaptureGraph(dir, { withKeys: false });
+    expect(first.cached).toBe(true);
+    const g = load(first.path).graph!;
+    const locations = new Set(g.initializer.map((t) => t.externalData.find((e) => e.key === 'location')?.value));
+    expect([...locations]).toEqual(['model.onnx_data']);
+    expect(g.initializer.every((t) => t.rawData.length === 0)).toBe(true);
+    const withKeys = await ensureCaptureGraph(dir, { withKeys: true });
+    expect(withKeys.cached).toBe(false);
+    expect(withKeys.path).not.toBe(first.path);
+  });
+});
+
+describe('surgery errors', () => {
+  it('names the layer when its q projection is missing', async () => {
+    const dir = await tinyModel({ layers: 3 });
+    const model = load(join(dir, 'model.onnx'));
+    const g = model.graph!;
+    const i = g.node.findIndex((n) => n.name === '/model/layers.1/self_attn/q_proj/MatMul');
+    const old = g.node[i]!;
+    // a broken export: layer 1 has no q projection (its output now comes from an Identity)
+    g.node[i] = makeNode('Identity', [old.input[0]!], [old.output[0]!], '/model/layers.1/self_attn/broken');
+    writeFileSync(join(dir, 'model.onnx'), toBinary(ModelProtoSchema, model));
+    const err = await ensureCaptureGraph(dir, { withKeys: false }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(UserError);
+    expect((err as Error).message).toMatch(/^layer 1: cannot find the q projection: looked for a MatMul, Gemm or MatMulNBits .* \[64, 64\]/);
+    expect(readdirSync(dir).some((f) => f.startsWith('poc-capture-'))).toBe(false);
+  });
+
+  it('rejects a graph without KV-cache outputs', async () => {
+    const dir = await tinyModel({ layers: 2 });
+    const model = load(join(dir, 'model.onnx'));
+    model.graph!.output = model.graph!.output.filter((o) => !o.name.startsWith('present.0.'));
+    writeFileSync(join(dir, 'model.onnx'), toBinary(ModelProtoSchema, model));
+    await expect(ensureCaptureGraph(dir, { withKeys: false })).rejects.toThrow(/^layer 0: the graph has no present\.0\.key/);
+  });
+
+  it('rejects a folder without an .onnx file', async () => {
+    const dir = await tinyModel({ layers: 2 });
+    rmSync(join(dir, 'model.onnx'));
+    await expect(ensureCaptureGraph(dir, { withKeys: false })).rejects.toThrow(UserError);
+    expect(existsSync(join(dir, 'config.json'))).toBe(true);
+  });
+});

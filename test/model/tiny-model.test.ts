@@ -1,0 +1,99 @@
+import { afterAll, describe, expect, it, vi } from 'vitest';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { makeTinyModel, TINY_DEFAULTS } from '../../src/model/make-tiny-model.js';
+import { main } from '../../src/cli/main.js';
+import { readSafetensors } from './reference-llama.js';
+
+const dirs: string[] = [];
+const fresh = () => {
+  const d = mkdtempSync(join(tmpdir(), 'poc-tiny-'));
+  dirs.push(d);
+  return d;
+};
+afterAll(() => {
+  for (const d of dirs) rmSync(d, { recursive: true, force: true });
+});
+
+describe('make-tiny-model', () => {
+  it('writes a Hugging Face folder: LlamaConfig, HF tensor names and [out, in] layouts', async () => {
+    const dir = fresh();
+    const r = await makeTinyModel({ ...TINY_DEFAULTS, out: dir, layers: 2, hidden: 64, heads: 4, kvHeads: 2, intermediate: 96 });
+    const cfg = JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8'));
+    expect(cfg).toMatchObject({
+      architectures: ['LlamaForCausalLM'],
+      model_type: 'llama',
+      hidden_size: 64,
+      num_attention_heads: 4,
+      num_key_value_heads: 2,
+      head_dim: 16,
+      intermediate_size: 96,
+      num_hidden_layers: 2,
+      rope_scaling: { rope_type: 'llama3', factor: 8 },
+      torch_dtype: 'float32',
+      vocab_size: 512,
+    });
+    const w = readSafetensors(join(dir, 'model.safetensors'));
+    expect(w['model.embed_tokens.weight']!.shape).toEqual([512, 64]);
+    expect(w['model.layers.1.self_attn.q_proj.weight']!.shape).toEqual([64, 64]);
+    expect(w['model.layers.1.self_attn.k_proj.weight']!.shape).toEqual([32, 64]);
+    expect(w['model.layers.0.mlp.down_proj.weight']!.shape).toEqual([64, 96]);
+    expect(w['lm_head.weight']!.shape).toEqual([512, 64]);
+    const norm = w['model.layers.0.input_layernorm.weight']!.values;
+    expect(norm.some((x) => Math.abs(x - 1) > 0.05)).toBe(true);
+    expect(Object.keys(w).length).toBe(1 + 2 * 9 + 2);
+    expect(existsSync(join(dir, 'model.onnx_data'))).toBe(true);
+    if (existsSync(fileURLToPath(new URL('../../src/prompt/tiny-tokenizer.ts', import.meta.url)))) {
+      expect(r.withTokenizer).toBe(true);
+      const tc = JSON.parse(readFileSync(join(dir, 'tokenizer_config.json'), 'utf8'));
+      const tok = JSON.parse(readFileSync(join(dir, 'tokenizer.json'), 'utf8'));
+      const bos = tok.added_tokens.find((t: { content: string }) => t.content === '<|begin_of_text|>');
+      const eot = tok.added_tokens.find((t: { content: string }) => t.content === '<|eot_id|>');
+      expect(bos.id).toBe(cfg.bos_token_id);
+      expect(cfg.eos_token_id).toContain(eot.id);
+      expect(tc.chat_template).toContain('Cutting Knowledge Date');
+    }
+  });
+
+  it('is deterministic: same seed and options give a byte-identical folder, another seed differs', async () => {
+    const a = fresh(), b = fresh(), c = fresh();
+    await makeTinyModel({ ...TINY_DEFAULTS, out: a, seed: 7 });
+    await makeTinyModel({ ...TINY_DEFAULTS, out: b, seed: 7 });
+    await makeTinyModel({ ...TINY_DEFAULTS, out: c, seed: 8 });
+    const files = readdirSync(a).sort();
+    expect(readdirSync(b).sort()).toEqual(files);
+    for (const f of files) expect(Buffer.compare(readFileSync(join(a, f)), readFileSync(join(b, f)))).toBe(0);
+    expect(Buffer.compare(readFileSync(join(a, 'model.safetensors')), readFileSync(join(c, 'model.safetensors')))).not.toBe(0);
+  });
+
+  it('keeps hidden states O(1) through 8 layers (no vanishing or exploding residual stream)', async () => {
+    const dir = fresh();
+    await makeTinyModel({ ...TINY_DEFAULTS, out: dir, layers: 8 });
+    const { referenceForward } = await import('./reference-llama.js');
+    const ref = referenceForward(dir, Array.from({ length: 12 }, (_, i) => i * 5 + 3));
+    for (const q of ref.queries) {
+      const rms = Math.sqrt(q.reduce((a, x) => a + x * x, 0) / q.length);
+      expect(rms).toBeGreaterThan(0.3);
+      expect(rms).toBeLessThan(5);
+    }
+  });
+
+  it('the CLI writes a folder, and rejects inconsistent sizes with exit 1 writing nothing', async () => {
+    const good = join(fresh(), 'm');
+    const stdout = vi.spyOn(process.stdout, 'write').mockImplementation(() => true);
+    const stderr = vi.spyOn(process.stderr, 'write').mockImplementation(() => true);
+    try {
+      expect(await main(['node', 'poc', 'make-tiny-model', '--out', good, '--layers', '1', '--style', 'optimum'])).toBe(0);
+      expect(JSON.parse(readFileSync(join(good, 'config.json'), 'utf8')).num_hidden_layers).toBe(1);
+      const bad = join(fresh(), 'm');
+      expect(await main(['node', 'poc', 'make-tiny-model', '--out', bad, '--heads', '3'])).toBe(1);
+      expect(stderr.mock.calls.map((c) => String(c[0])).join('')).toMatch(/must be a multiple of --heads/);
+      expect(existsSync(bad)).toBe(false);
+    } finally {
+      stdout.mockRestore();
+      stderr.mockRestore();
+    }
+  });
+});
