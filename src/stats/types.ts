@@ -33,7 +33,7 @@ export interface GmmParams {
 }
 
 export interface GmmFit extends GmmParams {
-  /** upper-triangular U with U^T U = Sigma^-1 per component, as scikit-learn's precisions_cholesky_ ([k,d,d] full, [k,d] diag) */
+  /** upper-triangular U with U U^T = Sigma^-1 per component, as scikit-learn's precisions_cholesky_ ([k,d,d] full, [k,d] diag) */
   precisionsCholesky: Float64Array;
   /** mean log-likelihood per training sample (nats) */
   meanLogLikelihood: number;
@@ -44,4 +44,10 @@ export interface GmmFit extends GmmParams {
   nParameters: number;
   /** components dropped or re-seeded because they collapsed; empty when none */
   warnings: string[];
+  /** mean log-likelihood at the last E-step before the final M-step (scikit-learn's lower_bound_) */
+  lowerBound: number;
+  /** components asked for; k is smaller when some were dropped (see warnings) */
+  kRequested: number;
+  /** the value actually added to each covariance diagonal (regCovar x mean column variance) */
+  regCovarAbsolute: number;
 }

@@ -1,0 +1,82 @@
+// Benchmark of the Gaussian-mixture engine: the K = 1..kMax full-covariance BIC sweep on a
+// planted 5-component overlapping anisotropic mixture (4096 x 128, float32), ours against
+// scikit-learn's GaussianMixture (Debian /usr/bin/python3, OpenBLAS on all cores) on the
+// same data with the same K range, n_init, tol, max_iter and absolute reg_covar.
+// Environment: GMM_BENCH_N, GMM_BENCH_D, GMM_BENCH_KMAX, GMM_BENCH_SEP, GMM_BENCH_REPS.
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { sweepK } from '../dist/stats/gmm.js';
+import { plantedMixture, sampleGmm } from '../dist/stats/gmm-sample.js';
+
+const PEAK_GFLOPS = 190; // OpenBLAS sgemm at 4096^3 on this 2-core AVX-512 machine (NOTES.md)
+const UNITS = 16640;
+
+const SKLEARN = `
+import json, sys, time, numpy as np
+from sklearn.mixture import GaussianMixture
+n, d, kmax, reg, tol, max_iter, n_init = int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), float(sys.argv[5]), float(sys.argv[6]), int(sys.argv[7]), int(sys.argv[8])
+X = np.fromfile(sys.argv[1], dtype=np.float32).reshape(n, d)
+t = time.perf_counter(); out = []
+for k in range(1, kmax + 1):
+    g = GaussianMixture(k, covariance_type='full', reg_covar=reg, tol=tol, max_iter=max_iter, n_init=n_init, random_state=0).fit(X)
+    out.append(dict(k=k, ll=float(g.score(X)), bic=float(g.bic(X)), n_iter=int(g.n_iter_)))
+print(json.dumps(dict(seconds=time.perf_counter() - t, fits=out)))
+`;
+
+/** Floating-point work of one EM iteration at k components (E-step whitening + M-step moments). */
+function flopsPerIteration(n, d, k) {
+  return 2 * n * d * d * k /* X U */ + 2 * n * d * k /* R^T X */ + 2 * n * d * d * k /* scatter */;
+}
+
+export async function run() {
+  const n = Number(process.env.GMM_BENCH_N ?? 4096);
+  const d = Number(process.env.GMM_BENCH_D ?? 128);
+  const kMax = Number(process.env.GMM_BENCH_KMAX ?? 10);
+  const separation = Number(process.env.GMM_BENCH_SEP ?? 4);
+  const reps = Number(process.env.GMM_BENCH_REPS ?? 1);
+  const opts = { kMax, tol: 1e-3, maxIter: 100, nInit: 1, regCovar: 1e-6, seed: 0 };
+  const truth = plantedMixture({ k: 5, d, separation, anisotropy: 0.7, weights: [3, 2, 2, 1.5, 1], seed: 11 });
+  const { X } = sampleGmm(truth, n, 12, 'float32');
+  console.log(`data: planted 5-mixture, ${n} x ${d} float32, separation ${separation}; sweep K = 1..${kMax}, tol ${opts.tol}, max_iter ${opts.maxIter}, n_init ${opts.nInit}`);
+  console.log(`load average at start: ${os.loadavg().map((v) => v.toFixed(1)).join(' ')} (other work on the 2 cores slows both sides)`);
+
+  await sweepK({ data: X.data.subarray(0, 256 * d), rows: 256, cols: d }, { ...opts, kMax: 2 }); // session creation outside the timing
+  let ours;
+  let oursSeconds = Infinity;
+  for (let r = 0; r < reps; r++) {
+    const res = await sweepK(X, opts);
+    if (res.seconds < oursSeconds) [ours, oursSeconds] = [res, res.seconds];
+  }
+  const reg = ours.fits[0].regCovarAbsolute;
+
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'bench-gmm-'));
+  let sk;
+  try {
+    const file = path.join(dir, 'x.f32');
+    writeFileSync(file, Buffer.from(X.data.buffer, X.data.byteOffset, X.data.byteLength));
+    const p = spawnSync('/usr/bin/python3', ['-c', SKLEARN, file, n, d, kMax, reg, opts.tol, opts.maxIter, opts.nInit].map(String), { encoding: 'utf8', maxBuffer: 1 << 26 });
+    if (p.status !== 0) throw new Error(`scikit-learn run failed (apt-get install python3-sklearn): ${p.stderr}`);
+    sk = JSON.parse(p.stdout.trim().split('\n').pop());
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+
+  let flops = 0;
+  for (const f of ours.fits) flops += (f.nIter + 1) * flopsPerIteration(n, d, f.k);
+  console.log('\n K | ours LL/sample  iters  BIC          | sklearn LL/sample iters  BIC');
+  for (let i = 0; i < kMax; i++) {
+    const a = ours.fits[i];
+    const b = sk.fits[i];
+    console.log(`${String(a.kRequested).padStart(2)} | ${a.meanLogLikelihood.toFixed(4).padStart(12)} ${String(a.nIter).padStart(5)}  ${a.bic.toFixed(0).padStart(10)}${a.k !== a.kRequested ? ` (k=${a.k})` : ''} | ${b.ll.toFixed(4).padStart(12)} ${String(b.n_iter).padStart(5)}  ${b.bic.toFixed(0).padStart(10)}`);
+  }
+  const bestSk = sk.fits.reduce((a, b) => (b.bic < a.bic ? b : a));
+  const meanDiff = ours.fits.reduce((s, f, i) => s + f.meanLogLikelihood - sk.fits[i].ll, 0) / kMax;
+  console.log(`\nbest K (BIC): ours ${ours.bestK}, sklearn ${bestSk.k}; mean over K of (ours - sklearn) LL/sample: ${meanDiff.toFixed(4)} nats`);
+  console.log(`seconds per sweep: ours ${oursSeconds.toFixed(2)} (best of ${reps}), sklearn ${sk.seconds.toFixed(2)}; speed-up ${(sk.seconds / oursSeconds).toFixed(2)}x`);
+  console.log(`ours: ${(flops / 1e9).toFixed(1)} GFLOP of EM products in ${oursSeconds.toFixed(2)} s = ${(flops / oursSeconds / 1e9).toFixed(1)} GFLOP/s effective vs ~${PEAK_GFLOPS} GFLOP/s sgemm peak`);
+  console.log(`projected corpus (${UNITS} units, one sweep each, this machine): ours ${((oursSeconds * UNITS) / 3600).toFixed(1)} h, sklearn ${((sk.seconds * UNITS) / 3600).toFixed(1)} h`);
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) await run();

@@ -1,0 +1,39 @@
+/**
+ * The heavy n x d x d work of EM, as three products bound to one data matrix X [n, d], so
+ * the algorithms (GMM, Student-t, k-means, Rosenblatt) are written once and a backend
+ * (plain JS float64, onnxruntime CPU float32/float64, later a GPU provider) is swapped in.
+ */
+export type KernelBackend = 'js' | 'ort';
+export type KernelPrecision = 'float32' | 'float64';
+
+export interface KernelOptions {
+  /** 'ort' (onnxruntime MatMul, multi-threaded) or 'js' (float64 loops, the reference); default 'ort' */
+  backend?: KernelBackend;
+  /** element type inside the ort graphs; default 'float32' (the js backend is always float64) */
+  precision?: KernelPrecision;
+  /** onnxruntime intra-op threads; default: all cores */
+  threads?: number;
+  /** onnxruntime execution providers; default ['cpu'] */
+  executionProviders?: string[];
+}
+
+/** Kernels bound to one data matrix X [n, d]; every result is float64 for the JS side. */
+export interface DataKernels {
+  readonly n: number;
+  readonly d: number;
+  /**
+   * Squared norms of the whitened rows: sq[i, k] = |x_i U_k - b_k|^2, [n, k] row-major, where
+   * W = [U_1 .. U_k] is [d, k*d] row-major and b = [b_1 .. b_k] is [k*d] (b_k = mu_k U_k).
+   */
+  mahalanobis(W: Float64Array, b: Float64Array, k: number): Promise<Float64Array>;
+  /** The whitened rows themselves, z[i, k*d + j] = (x_i U_k - b_k)_j, [n, k*d]. */
+  whiten(W: Float64Array, b: Float64Array, k: number): Promise<Float32Array | Float64Array>;
+  /**
+   * Weighted moments for responsibilities R [n, k] with column sums sumR [k]: means [k, d]
+   * = R^T X / sumR and scatter [k, d, d] = sum_i R_ik (x_i - mean_k)(x_i - mean_k)^T
+   * (not divided by anything; symmetric).
+   */
+  weightedMoments(R: Float64Array, sumR: Float64Array, k: number): Promise<{ means: Float64Array; scatter: Float64Array }>;
+  /** Dot products with k centres C [k, d]: out[i, c] = x_i . c_c, [n, k]. */
+  crossDot(C: Float64Array, k: number): Promise<Float64Array>;
+}

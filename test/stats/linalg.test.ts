@@ -1,0 +1,50 @@
+import { describe, expect, it } from 'vitest';
+import { choleskyLower, covarianceFromPrecisionCholesky, invertLower, precisionCholesky } from '../../src/stats/linalg.js';
+import { createRng } from '../../src/util/rng.js';
+import { python } from './gmm-python.js';
+
+function randomSpd(d: number, seed: number): Float64Array {
+  const rng = createRng(seed);
+  const m = d + 3;
+  const B = Array.from({ length: d * m }, () => rng.normal());
+  const A = new Float64Array(d * d);
+  for (let i = 0; i < d; i++) for (let j = 0; j < d; j++) {
+    let s = 0;
+    for (let t = 0; t < m; t++) s += B[i * m + t] * B[j * m + t];
+    A[i * d + j] = s / m + (i === j ? 0.01 : 0);
+  }
+  return A;
+}
+
+describe('small float64 linear algebra', () => {
+  it('matches numpy/scipy cholesky, triangular inverse and scikit-learn precisions_cholesky (1e-10 relative)', () => {
+    const d = 40;
+    const A = randomSpd(d, 5);
+    const ref = python<{ L: number[]; Linv: number[]; U: number[]; logdet: number }>(`
+from scipy import linalg
+S = A('A', ${d}, ${d})
+L = linalg.cholesky(S, lower=True)
+Linv = linalg.solve_triangular(L, np.eye(${d}), lower=True)
+out(L=L.ravel(), Linv=Linv.ravel(), U=Linv.T.ravel(), logdet=float(np.linalg.slogdet(S)[1]))
+`, { A });
+    const L = choleskyLower(A, d)!;
+    const Linv = invertLower(L, d);
+    const f = precisionCholesky(A, d)!;
+    const scale = (xs: number[]) => Math.max(...xs.map(Math.abs));
+    const maxErr = (a: Float64Array, b: number[]) => Math.max(...b.map((v, i) => Math.abs(a[i] - v))) / scale(b);
+    expect(maxErr(L, ref.L)).toBeLessThan(1e-10);
+    expect(maxErr(Linv, ref.Linv)).toBeLessThan(1e-10);
+    expect(maxErr(f.U, ref.U)).toBeLessThan(1e-10);
+    expect(Math.abs(f.logDetU - -0.5 * ref.logdet)).toBeLessThan(1e-10 * Math.abs(ref.logdet));
+    expect(maxErr(covarianceFromPrecisionCholesky(f.U, d), Array.from(A))).toBeLessThan(1e-10);
+  });
+
+  it('reports a matrix that is not positive definite as null instead of NaN', () => {
+    const d = 3;
+    const singular = Float64Array.from([1, 1, 0, 1, 1, 0, 0, 0, 1]); // rank 2
+    const indefinite = Float64Array.from([1, 2, 0, 2, 1, 0, 0, 0, 1]);
+    expect(choleskyLower(singular, d)).toBeNull();
+    expect(precisionCholesky(indefinite, d)).toBeNull();
+    expect(precisionCholesky(Float64Array.from([1, 0, 0, 0, NaN, 0, 0, 0, 1]), d)).toBeNull();
+  });
+});
