@@ -1,0 +1,78 @@
+import { describe, expect, it } from 'vitest';
+import { samplePositions } from '../../src/capture/positions.js';
+import { planChunks } from '../../src/capture/chunk-plan.js';
+import { allocateCaptureBuffers, placeChunkRows } from '../../src/capture/assemble.js';
+
+describe('samplePositions', () => {
+  it('draws t_sub distinct ascending positions in [n_sink, k_len), reproducibly per (seed, task, prompt)', () => {
+    for (const [kLen, tSub] of [[16384, 1024], [1100, 1024], [1040, 1024], [50, 1]]) {
+      const p = samplePositions(kLen!, 16, tSub!, 0, 'vt', 3);
+      expect(p.length).toBe(tSub);
+      for (let i = 0; i < p.length; i++) {
+        expect(p[i]).toBeGreaterThanOrEqual(16);
+        expect(p[i]).toBeLessThan(kLen!);
+        if (i > 0) expect(p[i]).toBeGreaterThan(p[i - 1]!);
+      }
+      expect(Array.from(samplePositions(kLen!, 16, tSub!, 0, 'vt', 3))).toEqual(Array.from(p));
+    }
+    const a = samplePositions(16384, 16, 1024, 0, 'vt', 3);
+    expect(Array.from(samplePositions(16384, 16, 1024, 0, 'vt', 4))).not.toEqual(Array.from(a));
+    expect(Array.from(samplePositions(16384, 16, 1024, 1, 'vt', 3))).not.toEqual(Array.from(a));
+    expect(Array.from(samplePositions(16384, 16, 1024, 0, 'cwe', 3))).not.toEqual(Array.from(a));
+  });
+
+  it('takes every position when t_sub equals the range, and refuses too short a prompt', () => {
+    expect(Array.from(samplePositions(26, 16, 10, 0, 't', 0))).toEqual([16, 17, 18, 19, 20, 21, 22, 23, 24, 25]);
+    expect(() => samplePositions(1000, 16, 1024, 0, 't', 0)).toThrow(/984 after the 16-token sink, fewer than t_sub = 1024/);
+  });
+
+  it('is uniform over the range (chi-square over 8 bins, 2000 prompts)', () => {
+    const bins = new Array(8).fill(0);
+    for (let j = 0; j < 2000; j++) for (const p of samplePositions(816, 16, 20, 0, 'u', j)) bins[Math.floor((p - 16) / 100)]++;
+    const expected = (2000 * 20) / 8;
+    const chi2 = bins.reduce((s, c) => s + (c - expected) ** 2 / expected, 0);
+    expect(chi2).toBeLessThan(24.3); // chi-square 7 d.o.f., p = 0.001
+  });
+});
+
+describe('planChunks', () => {
+  it('assigns each position to the chunk holding it, relative to its start', () => {
+    const pos = Int32Array.from([0, 3, 4, 7, 8, 9]);
+    const plans = planChunks(10, pos, 4);
+    expect(plans.map((p) => [p.start, p.length, Array.from(p.capture), p.firstRow])).toEqual([
+      [0, 4, [0, 3], 0],
+      [4, 4, [0, 3], 2],
+      [8, 2, [0, 1], 4],
+    ]);
+    expect(planChunks(10, pos, 0)).toHaveLength(1);
+    expect(planChunks(10, Int32Array.from([5]), 3).map((p) => p.capture.length)).toEqual([0, 1, 0, 0]);
+    expect(() => planChunks(5, Int32Array.from([5]), 2)).toThrow(/beyond/);
+  });
+});
+
+describe('placeChunkRows', () => {
+  it('lays query rows out as [layer, head, position, dim] and hidden as [layer, position, hidden]', () => {
+    const g = { nLayers: 2, nHeads: 3, nKvHeads: 1, headDim: 2, hiddenSize: 4 };
+    const tSub = 5;
+    const buf = allocateCaptureBuffers(g, tSub, true);
+    // value encodes (layer, position, column) so misplacement shows
+    const code = (l: number, t: number, c: number) => l * 1000 + t * 10 + c;
+    const chunks = [[0, 2], [2, 0], [2, 3]] as const; // (firstRow, count), including an empty chunk
+    for (const [first, count] of chunks) {
+      const hid = new Uint16Array(g.nLayers * count * g.hiddenSize);
+      const q = new Uint16Array(g.nLayers * count * g.nHeads * g.headDim);
+      const k = new Uint16Array(g.nLayers * g.nKvHeads * count * g.headDim);
+      for (let l = 0; l < 2; l++) for (let p = 0; p < count; p++) {
+        for (let c = 0; c < 4; c++) hid[(l * count + p) * 4 + c] = code(l, first + p, c);
+        for (let c = 0; c < 6; c++) q[(l * count + p) * 6 + c] = code(l, first + p, c);
+        for (let d = 0; d < 2; d++) k[(l * count + p) * 2 + d] = code(l, first + p, d);
+      }
+      placeChunkRows(buf, g, tSub, first, count, hid, q, k);
+    }
+    for (let l = 0; l < 2; l++) for (let t = 0; t < tSub; t++) {
+      for (let c = 0; c < 4; c++) expect(buf.hidden[(l * tSub + t) * 4 + c]).toBe(code(l, t, c));
+      for (let h = 0; h < 3; h++) for (let d = 0; d < 2; d++) expect(buf.queries[((l * 3 + h) * tSub + t) * 2 + d]).toBe(code(l, t, h * 2 + d));
+      for (let d = 0; d < 2; d++) expect(buf.keys![(l * tSub + t) * 2 + d]).toBe(code(l, t, d));
+    }
+  });
+});
