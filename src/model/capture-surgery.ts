@@ -29,6 +29,10 @@ export interface SurgeryOptions {
 /** Node counts of a rewrite, for reports and tests. */
 export interface SurgeryStats {
   nodesBefore: number;
+  /** gather/slice/cast/concat nodes the capture outputs add */
+  nodesAdded: number;
+  /** nodes dropped as dead (lm_head, final norm, last layer's attention output and MLP, …) */
+  nodesRemoved: number;
   nodesAfter: number;
   initializersBefore: number;
   initializersAfter: number;
@@ -71,6 +75,11 @@ export function rewriteForCapture(model: ModelProto, g: ModelGeometry, opts: Sur
   const queryRows: string[] = [];
   const keyRows: string[] = [];
   let absPositions = '';
+  let qSlice: string[] = [];
+  if (taps.some((t) => t.packed)) {
+    const s = '/capture/queries';
+    qSlice = [constant(`${s}/Constant_start`, [0]), constant(`${s}/Constant_end`, [qWidth]), constant(`${s}/Constant_axis`, [2])];
+  }
   if (opts.withKeys) {
     // present keys hold past + chunk positions; the captured ones sit past_len further on
     const s = '/capture';
@@ -87,7 +96,7 @@ export function rewriteForCapture(model: ModelProto, g: ModelGeometry, opts: Sur
     hiddenRows.push(toHalf(`${s}/hidden/Cast`, h, t.elemType));
     let q = node(`${s}/queries/Gather`, 'Gather', [t.queries, pos], { axis: 1 });
     if (t.packed) {
-      q = node(`${s}/queries/Slice`, 'Slice', [q, constant(`${s}/queries/Constant_start`, [0]), constant(`${s}/queries/Constant_end`, [qWidth]), constant(`${s}/queries/Constant_axis`, [2])]);
+      q = node(`${s}/queries/Slice`, 'Slice', [q, ...qSlice]);
     }
     queryRows.push(toHalf(`${s}/queries/Cast`, q, t.elemType));
     if (opts.withKeys) {
@@ -109,9 +118,11 @@ export function rewriteForCapture(model: ModelProto, g: ModelGeometry, opts: Sur
   );
   if (opts.withKeys) graph.output.push(valueInfo(CAPTURE_IO.keys, DT.FLOAT16, [g.nLayers, g.nKvHeads, 'capture_count', g.headDim]));
 
+  const nodesAdded = added.length;
   pruneDeadNodes(model);
   model.metadataProps.push(create(StringStringEntryProtoSchema, { key: 'poc.capture_graph', value: JSON.stringify({ version: SURGERY_VERSION, ...opts }) }));
-  return { nodesBefore, nodesAfter: graph.node.length, initializersBefore, initializersAfter: graph.initializer.length };
+  const nodesAfter = graph.node.length;
+  return { nodesBefore, nodesAdded, nodesRemoved: nodesBefore + nodesAdded - nodesAfter, nodesAfter, initializersBefore, initializersAfter: graph.initializer.length };
 }
 
 /**

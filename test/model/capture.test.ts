@@ -60,6 +60,10 @@ const CASES: Array<{ name: string; opts: Partial<MakeTinyModelOptions> }> = [
   { name: 'optimum fp32, group 1 (MHA)', opts: { style: 'optimum', heads: 4, kvHeads: 4, layers: 3 } },
   { name: 'optimum fp32, group 4', opts: { style: 'optimum', hidden: 128, heads: 8, kvHeads: 2 } },
   { name: 'optimum fp16, group 4', opts: { style: 'optimum', dtype: 'float16', hidden: 128, heads: 8, kvHeads: 2 } },
+  { name: 'genai fp32, GQA group 2', opts: { style: 'genai', dtype: 'float32', maxPosition: 256 } },
+  { name: 'genai fp16, GQA group 2', opts: { style: 'genai', dtype: 'float16', maxPosition: 256 } },
+  { name: 'genai fp32, group 1 (MHA)', opts: { style: 'genai', heads: 4, kvHeads: 4, maxPosition: 256 } },
+  { name: 'genai fp16, group 4', opts: { style: 'genai', dtype: 'float16', hidden: 128, heads: 8, kvHeads: 2, maxPosition: 256 } },
 ];
 
 const T = 40;

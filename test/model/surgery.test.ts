@@ -32,10 +32,21 @@ function deadLeaves(model: ModelProto): string[] {
   return g.node.filter((n) => !n.output.some((o) => read.has(o))).map((n) => n.name);
 }
 
-describe.each([2, 8])('surgery on a %i-layer optimum model', (layers) => {
+const STYLES = {
+  optimum: { dataFile: 'model.onnx_data', norm: '/model/norm/Mul_1', attn: 'self_attn' },
+  genai: { dataFile: 'model.onnx.data', norm: '/model/norm/SkipLayerNorm', attn: 'attn' },
+} as const;
+
+describe.each([
+  { layers: 2, style: 'optimum' as const },
+  { layers: 8, style: 'optimum' as const },
+  { layers: 2, style: 'genai' as const },
+  { layers: 8, style: 'genai' as const },
+])('surgery on a $layers-layer $style model', ({ layers, style }) => {
   let dir = '';
+  const names = STYLES[style];
   beforeAll(async () => {
-    dir = await tinyModel({ layers });
+    dir = await tinyModel({ layers, style, maxPosition: 256 });
   });
 
   it('removes logits, the lm_head, the final norm and the last MLP, and leaves no dead node', async () => {
@@ -43,14 +54,14 @@ describe.each([2, 8])('surgery on a %i-layer optimum model', (layers) => {
     expect(cg.cached).toBe(false);
     const before = load(join(dir, 'model.onnx'));
     const after = load(cg.path);
-    const names = new Set(after.graph!.node.map((n) => n.name));
+    const kept = new Set(after.graph!.node.map((n) => n.name));
     const last = layers - 1;
-    for (const gone of ['/lm_head/MatMul', '/model/norm/Mul_1', `/model/layers.${last}/mlp/down_proj/MatMul`, `/model/layers.${last}/self_attn/o_proj/MatMul`]) {
+    for (const gone of ['/lm_head/MatMul', names.norm, `/model/layers.${last}/mlp/down_proj/MatMul`, `/model/layers.${last}/${names.attn}/o_proj/MatMul`]) {
       expect(before.graph!.node.some((n) => n.name === gone)).toBe(true);
-      expect(names.has(gone)).toBe(false);
+      expect(kept.has(gone)).toBe(false);
     }
     // every earlier layer still runs whole (its output feeds the next layer)
-    expect(names.has(`/model/layers.${last - 1}/mlp/down_proj/MatMul`)).toBe(true);
+    expect(kept.has(`/model/layers.${last - 1}/mlp/down_proj/MatMul`)).toBe(true);
     expect(deadLeaves(after)).toEqual([]);
     expect(after.graph!.output.map((o) => o.name).sort()).toEqual(
       [...Array.from({ length: layers }, (_, l) => [`present.${l}.key`, `present.${l}.value`]).flat(), 'capture_hidden', 'capture_queries'].sort(),
@@ -58,7 +69,8 @@ describe.each([2, 8])('surgery on a %i-layer optimum model', (layers) => {
     expect(after.graph!.initializer.some((t) => t.name === 'model.norm.weight')).toBe(false);
     expect(cg.stats!.nodesBefore).toBe(before.graph!.node.length);
     expect(cg.stats!.nodesAfter).toBe(after.graph!.node.length);
-    console.log(`[surgery] ${layers} layers: ${cg.stats!.nodesBefore} -> ${cg.stats!.nodesAfter} nodes, ${cg.rewriteMs.toFixed(1)} ms`);
+    const st = cg.stats!;
+    console.log(`[surgery] ${style} ${layers} layers: ${st.nodesBefore} nodes, +${st.nodesAdded} capture, -${st.nodesRemoved} dead = ${st.nodesAfter}; ${cg.rewriteMs.toFixed(1)} ms`);
   });
 
   it('keeps external-data references and reuses the cached graph on a second call', async () => {
@@ -66,7 +78,7 @@ describe.each([2, 8])('surgery on a %i-layer optimum model', (layers) => {
     expect(first.cached).toBe(true);
     const g = load(first.path).graph!;
     const locations = new Set(g.initializer.map((t) => t.externalData.find((e) => e.key === 'location')?.value));
-    expect([...locations]).toEqual(['model.onnx_data']);
+    expect([...locations]).toEqual([names.dataFile]);
     expect(g.initializer.every((t) => t.rawData.length === 0)).toBe(true);
     const withKeys = await ensureCaptureGraph(dir, { withKeys: true });
     expect(withKeys.cached).toBe(false);
