@@ -1,6 +1,6 @@
 import { Command } from 'commander';
-import { NotBuiltError } from '../errors.js';
-import { choiceArg, floatArg, intArg, shardArg } from './parse.js';
+import { runAnalysis } from '../analyze/run.js';
+import { choiceArg, floatArg, intArg, shardArg, type Shard } from './parse.js';
 
 export function registerAnalyze(program: Command): void {
   program
@@ -20,7 +20,15 @@ export function registerAnalyze(program: Command): void {
     .option('--seed <n>', 'seed for splits and initialisations', intArg(0), 0)
     .option('--shard <i/n>', 'take every n-th unit starting at i; merge shards with `poc merge`', shardArg)
     .option('--threads <n>', 'worker threads (default: all cores)', intArg(1))
-    .action(async () => {
-      throw new NotBuiltError('analyze');
+    .action(async (o: {
+      corpus: string; out: string; units?: string; kMax: number; covariance: 'full' | 'diag'; granularity: 'kv' | 'q';
+      kvHeads?: number; holdout: number; alpha: number; seed: number; shard?: Shard; threads?: number;
+    }) => {
+      const r = await runAnalysis({ ...o });
+      const bad = r.badFiles.length > 0 ? `, ${r.badFiles.length} file(s) skipped (listed in the report)` : '';
+      process.stderr.write(
+        `analysed ${r.unitsAnalysed} unit(s), ${r.unitsSkipped} already done, of ${r.unitsPlanned}${bad} in ${r.seconds.toFixed(1)} s\n` +
+        `wrote ${r.report} and ${r.unitsCsv}\n`,
+      );
     });
 }

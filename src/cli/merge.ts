@@ -1,5 +1,5 @@
 import { Command } from 'commander';
-import { NotBuiltError } from '../errors.js';
+import { runMerge } from '../analyze/merge.js';
 
 export function registerMerge(program: Command): void {
   program
@@ -7,7 +7,8 @@ export function registerMerge(program: Command): void {
     .description('build one report from per-unit CSV shards written by `poc analyze --shard i/n`')
     .requiredOption('--out <report.md>', 'report to write')
     .argument('<shards...>', 'per-unit CSV files')
-    .action(async () => {
-      throw new NotBuiltError('merge');
+    .action(async (shards: string[], o: { out: string }) => {
+      const r = await runMerge({ out: o.out, shards });
+      process.stderr.write(`merged ${r.units} unit(s) from ${shards.length} shard(s)${r.duplicates ? ` (${r.duplicates} duplicate rows dropped)` : ''}; wrote ${r.report}\n`);
     });
 }

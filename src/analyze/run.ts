@@ -1,0 +1,165 @@
+import os from 'node:os';
+import { dirname, resolve } from 'node:path';
+import { mkdirSync } from 'node:fs';
+import { openNpz, type NpzReader } from '../npz/index.js';
+import { UserError } from '../errors.js';
+import type { Shard } from '../cli/parse.js';
+import { planCorpus, readLayerUnits, unitKeysOf, type BadFile, type Granularity } from './corpus-units.js';
+import { createUnitPool } from './pool.js';
+import { createProgress } from './progress.js';
+import { openUnitsCsv, readUnitsCsv, unitId } from './units-csv.js';
+import type { UnitResult, UnitSettings } from './unit.js';
+import { writeReport, type ReportSettings } from '../report/index.js';
+
+/** Options of `poc analyze` (see its --help). */
+export interface AnalyzeOptions {
+  corpus: string;
+  out: string;
+  units?: string;
+  kMax: number;
+  covariance: 'full' | 'diag';
+  granularity: Granularity;
+  kvHeads?: number;
+  holdout: number;
+  alpha: number;
+  seed: number;
+  shard?: Shard;
+  /** worker threads; default all cores */
+  threads?: number;
+  /** progress output (default process.stderr); null for none */
+  progressStream?: { write(s: string): unknown; isTTY?: boolean } | null;
+  /** stop after this many units (tests: simulates a killed run) */
+  maxUnits?: number;
+  /** planted-alternative draws for the KS power table in the report (default 20) */
+  powerDraws?: number;
+}
+
+export interface AnalyzeResult {
+  unitsCsv: string;
+  report: string;
+  figures: string[];
+  /** units of this shard (all of them without --shard) */
+  unitsPlanned: number;
+  /** analysed in this run */
+  unitsAnalysed: number;
+  /** already in the CSV from an earlier run */
+  unitsSkipped: number;
+  badFiles: BadFile[];
+  seconds: number;
+}
+
+/** The per-unit CSV path used when --units is not given: <out without .md>.units.csv. */
+export function defaultUnitsPath(out: string): string {
+  return `${out.replace(/\.md$/i, '')}.units.csv`;
+}
+
+/** Runs the per-unit statistics over a corpus (resuming from the CSV) and writes the report. */
+export async function runAnalysis(opts: AnalyzeOptions): Promise<AnalyzeResult> {
+  const started = performance.now();
+  const out = resolve(opts.out);
+  const unitsCsv = resolve(opts.units ?? defaultUnitsPath(out));
+  const plan = await planCorpus(opts.corpus, opts.kvHeads);
+  mkdirSync(dirname(unitsCsv), { recursive: true });
+  mkdirSync(dirname(out), { recursive: true });
+  let existing: UnitResult[];
+  let csv: ReturnType<typeof openUnitsCsv>;
+  try {
+    csv = openUnitsCsv(unitsCsv);
+    existing = readUnitsCsv(unitsCsv);
+  } catch (err) {
+    throw new UserError(`${(err as Error).message}; --units must be a per-unit csv written by poc analyze (or a new path)`);
+  }
+  const done = new Set(existing.map(unitId));
+  for (const b of plan.bad) {
+    const row = badFileRow(b);
+    if (!done.has(unitId(row))) { csv.append(row); done.add(unitId(row)); }
+  }
+  const settings: UnitSettings = { kMax: opts.kMax, covariance: opts.covariance, holdout: opts.holdout, alpha: opts.alpha, seed: opts.seed };
+
+  // every unit of the corpus in a fixed order; this shard takes every n-th
+  const todo: Array<{ fileIdx: number; layer: number; head: number }> = [];
+  let planned = 0, skipped = 0, globalIdx = 0;
+  plan.files.forEach((file, fileIdx) => {
+    for (let layer = 0; layer < file.nLayers; layer++) {
+      for (const key of unitKeysOf(file, layer, opts.granularity, plan.nKvHeads)) {
+        const mine = !opts.shard || globalIdx % opts.shard.count === opts.shard.index;
+        globalIdx++;
+        if (!mine) continue;
+        planned++;
+        if (done.has(unitId(key))) skipped++;
+        else todo.push({ fileIdx, layer, head: key.head });
+      }
+    }
+  });
+  const limit = Math.min(todo.length, opts.maxUnits ?? Infinity);
+  const threads = Math.max(1, opts.threads ?? os.availableParallelism?.() ?? os.cpus().length);
+  const pool = createUnitPool(Math.min(threads, Math.max(limit, 1)));
+  const progress = createProgress(limit, opts.progressStream === undefined ? process.stderr : opts.progressStream ?? { write: () => true }, opts.progressStream === null);
+  const bad: BadFile[] = [...plan.bad];
+  let analysed = 0;
+  try {
+    const inFlight = new Set<Promise<void>>();
+    let firstError: unknown;
+    let cursor = 0;
+    while (cursor < limit && firstError === undefined) {
+      const fileIdx = todo[cursor]!.fileIdx;
+      const file = plan.files[fileIdx]!;
+      let reader: NpzReader | undefined;
+      try {
+        reader = await openNpz(file.path);
+        while (cursor < limit && todo[cursor]!.fileIdx === fileIdx && firstError === undefined) {
+          const layer = todo[cursor]!.layer;
+          const units = await readLayerUnits(reader, file, layer, opts.granularity, plan.groupSize);
+          while (cursor < limit && todo[cursor]!.fileIdx === fileIdx && todo[cursor]!.layer === layer) {
+            const unit = units[todo[cursor]!.head]!;
+            cursor++;
+            const key = { task: file.task, promptIdx: file.promptIdx, layer, head: unit.head };
+            const job = pool.run({ key, X: unit.X, strata: unit.strata, settings }).then((result) => {
+              csv.append(result);
+              analysed++;
+              progress.tick();
+            }, (err: unknown) => { firstError ??= err; });
+            const tracked: Promise<void> = job.finally(() => inFlight.delete(tracked));
+            inFlight.add(tracked);
+            // bounded look-ahead: at most two units per thread wait in memory
+            if (inFlight.size >= 2 * Math.max(pool.threads, 1)) await Promise.race(inFlight);
+          }
+        }
+      } catch (err) {
+        // a file that lists fine but fails to read (truncated, corrupt member): report it, skip its units
+        const b: BadFile = { path: file.path, task: file.task, promptIdx: file.promptIdx, reason: (err as Error).message.split('\n')[0]! };
+        bad.push(b);
+        csv.append(badFileRow(b));
+        while (cursor < limit && todo[cursor]!.fileIdx === fileIdx) cursor++;
+      } finally {
+        await reader?.close();
+      }
+    }
+    await Promise.all(inFlight);
+    if (firstError !== undefined) throw firstError;
+  } finally {
+    progress.done();
+    await pool.close();
+  }
+
+  const rows = readUnitsCsv(unitsCsv);
+  const reportSettings: ReportSettings = {
+    corpus: opts.corpus, kMax: opts.kMax, covariance: opts.covariance, granularity: opts.granularity, holdout: opts.holdout,
+    alpha: opts.alpha, seed: opts.seed, shard: opts.shard ? `${opts.shard.index}/${opts.shard.count}` : undefined,
+    powerDraws: opts.powerDraws,
+  };
+  const report = await writeReport(out, rows, reportSettings);
+  return {
+    unitsCsv, report: out, figures: report.figures, unitsPlanned: planned, unitsAnalysed: analysed, unitsSkipped: skipped,
+    badFiles: bad, seconds: (performance.now() - started) / 1000,
+  };
+}
+
+/** A CSV row that records a skipped file (layer and head -1), so reports built from shards list it. */
+export function badFileRow(b: BadFile): UnitResult {
+  return {
+    task: b.task, promptIdx: b.promptIdx, layer: -1, head: -1, nTrain: 0, nTest: 0, dim: 0, bestK: 0, deltaBicK1: NaN,
+    ksStat: NaN, ksP: NaN, ksPass: false, llTestK1: NaN, llTestGmm: NaN, llTestKde: NaN, llTestT: NaN, bicK1: NaN,
+    bicBest: NaN, bicT: NaN, tDof: NaN, nModes: 0, bicByK: [], pitHist: [], seconds: 0, status: `bad file: ${b.reason}`,
+  };
+}
