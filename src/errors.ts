@@ -20,3 +20,9 @@ export class NotBuiltError extends Error {
 export const EXIT_OK = 0;
 export const EXIT_USER = 1;
 export const EXIT_INTERNAL = 2;
+
+/** The run was stopped by a signal (Ctrl-C): exit 130 like a shell, after cleaning up. */
+export class InterruptedError extends Error {
+  override name = 'InterruptedError';
+}
+export const EXIT_INTERRUPTED = 130;

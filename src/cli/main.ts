@@ -1,5 +1,5 @@
 import { Command, CommanderError } from 'commander';
-import { EXIT_INTERNAL, EXIT_OK, EXIT_USER, NotBuiltError, UserError } from '../errors.js';
+import { EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_OK, EXIT_USER, InterruptedError, NotBuiltError, UserError } from '../errors.js';
 import { toolVersion } from '../version.js';
 import { registerMakeTinyModel } from './make-tiny-model.js';
 import { registerCapture } from './capture.js';
@@ -52,6 +52,10 @@ export async function main(argv: string[]): Promise<number> {
         return EXIT_OK;
       }
       return EXIT_USER;
+    }
+    if (err instanceof InterruptedError) {
+      process.stderr.write(`poc: ${err.message}\n`);
+      return EXIT_INTERRUPTED;
     }
     if (err instanceof NotBuiltError) {
       process.stderr.write(`poc: ${err.message}\n`);

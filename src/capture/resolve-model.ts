@@ -1,0 +1,60 @@
+import { existsSync, statSync } from 'node:fs';
+import { mkdir, rename, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { UserError } from '../errors.js';
+import { downloadModel } from '../hub/selections.js';
+import { captureCacheDir } from '../model/capture-graph.js';
+import { makeTinyModel, TINY_DEFAULTS } from '../model/make-tiny-model.js';
+
+/** What to type to get a real model, shown when no model was given. */
+export const EXPORT_HELP =
+  'no model given: pass --model DIR (an ONNX export of Llama-3.1-8B-Instruct), set POC_MODEL, or use --model tiny for the built-in test model. ' +
+  'To export: pip install "optimum[onnxruntime]" && optimum-cli export onnx --model meta-llama/Llama-3.1-8B-Instruct --task text-generation-with-past --dtype fp16 --device cuda llama31-onnx/';
+
+/** Bumped whenever the tiny model's recipe changes, so an old cached build is not reused. */
+const TINY_CACHE_NAME = 'tiny-model-v1';
+
+export interface ResolvedModel {
+  dir: string;
+  /** how the folder was found, for the run summary */
+  origin: 'folder' | 'tiny' | 'hub';
+  name: string;
+}
+
+/**
+ * Turns `--model` (or $POC_MODEL) into a model folder: an existing folder, `tiny` (built once
+ * into the cache), or a hub repo id (downloaded into the Hugging Face cache).
+ */
+export async function resolveModel(model: string | undefined, env: NodeJS.ProcessEnv = process.env): Promise<ResolvedModel> {
+  const spec = model ?? env.POC_MODEL;
+  if (!spec) throw new UserError(EXPORT_HELP);
+  if (spec === 'tiny') return { dir: await ensureTinyModel(), origin: 'tiny', name: 'poc-tiny-llama' };
+  if (existsSync(spec)) {
+    if (!statSync(spec).isDirectory()) throw new UserError(`--model ${spec} is a file; give the model folder (config.json, tokenizer files, model.onnx)`);
+    if (!existsSync(join(spec, 'config.json'))) throw new UserError(`--model ${spec} has no config.json; give a Hugging Face-style model folder with an ONNX export`);
+    return { dir: spec, origin: 'folder', name: spec.replace(/\/+$/, '').split('/').pop() ?? spec };
+  }
+  if (/^[A-Za-z0-9][\w.-]*\/[\w.-]+$/.test(spec) && !spec.startsWith('.')) {
+    const result = await downloadModel(spec);
+    return { dir: result.snapshotDir, origin: 'hub', name: spec };
+  }
+  throw new UserError(`--model ${spec}: no such folder, and not a hub repo id (owner/name); ${EXPORT_HELP.replace(/^no model given: /, '')}`);
+}
+
+/** The default tiny model, built into the poc cache the first time (atomically, so concurrent runs are safe). */
+export async function ensureTinyModel(): Promise<string> {
+  const dir = join(captureCacheDir(), TINY_CACHE_NAME);
+  if (existsSync(join(dir, 'config.json'))) return dir;
+  await mkdir(captureCacheDir(), { recursive: true });
+  const temp = `${dir}.partial-${process.pid}`;
+  await rm(temp, { recursive: true, force: true });
+  await makeTinyModel({ ...TINY_DEFAULTS, out: temp });
+  try {
+    await rename(temp, dir);
+  } catch (err) {
+    // another process finished first: use its copy
+    await rm(temp, { recursive: true, force: true });
+    if (!existsSync(join(dir, 'config.json'))) throw err;
+  }
+  return dir;
+}
