@@ -33,15 +33,22 @@ export function niahPieces(kind: NeedleKind, singular: boolean, haystackText: st
   };
 }
 
-/** Variable tracking: `body` already holds the in-context example and the chains. */
+const VT_TASK = 'Memorize and track the chain(s) of variable assignment hidden in the following text.\n\n';
+const vtQuestion = (value: string) => `Question: Find all variables that are assigned the value ${value} in the text above. `;
+const vtAnswer = (value: string, numVars: number) =>
+  `Answer: According to the chain(s) of variable assignment in the text above, ${numVars} variables are assigned the value ${value}, they are: `;
+
+/** The solved in-context example RULER puts before the vt task (its prompt, answer, blank line). */
+export function vtExample(haystackText: string, value: string, names: string[]): string {
+  return `${VT_TASK}${haystackText}\n${vtQuestion(value)}${vtAnswer(value, names.length)} ${names.join(' ')}\n\n`;
+}
+
+/** Variable tracking: the example, then the task over `haystackText` holding the chain. */
 export function vtPieces(example: string, haystackText: string, value: string, numVars: number) {
-  const task = 'Memorize and track the chain(s) of variable assignment hidden in the following text.\n\n';
   return {
-    exampleTemplate: (ctx: string, v: string, n: number) =>
-      `${task}${ctx}\nQuestion: Find all variables that are assigned the value ${v} in the text above. Answer: According to the chain(s) of variable assignment in the text above, ${n} variables are assigned the value ${v}, they are: `,
-    context: `${example}${task}${haystackText}\n`,
-    question: `Question: Find all variables that are assigned the value ${value} in the text above. `,
-    answerPrefix: `Answer: According to the chain(s) of variable assignment in the text above, ${numVars} variables are assigned the value ${value}, they are: `,
+    context: `${example}${VT_TASK}${haystackText}\n`,
+    question: vtQuestion(value),
+    answerPrefix: vtAnswer(value, numVars),
   };
 }
 
