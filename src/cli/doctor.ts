@@ -1,11 +1,12 @@
 import { Command } from 'commander';
-import { NotBuiltError } from '../errors.js';
+import { formatDoctorReport, runDoctor } from '../model/doctor.js';
 
 export function registerDoctor(program: Command): void {
   program
     .command('doctor')
     .description('report onnxruntime version, usable execution providers, the Hugging Face cache and free disk')
     .action(async () => {
-      throw new NotBuiltError('doctor');
+      const report = await runDoctor();
+      process.stdout.write(formatDoctorReport(report).join('\n') + '\n');
     });
 }

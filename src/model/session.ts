@@ -4,6 +4,7 @@ import { UserError } from '../errors.js';
 import { CAPTURE_IO } from './capture-surgery.js';
 import { ensureCaptureGraph, type CaptureGraph } from './capture-graph.js';
 import type { ModelGeometry } from './config.js';
+import { cudaProviderInstalled, failureReason } from './providers.js';
 
 /** Execution provider choice of `--ep`. */
 export type EpChoice = 'auto' | 'cuda' | 'cpu';
@@ -95,15 +96,20 @@ export async function openSession(
   warn: (line: string) => void,
 ): Promise<{ session: ort.InferenceSession; ep: 'cpu' | 'cuda' }> {
   const base: ort.InferenceSession.SessionOptions = { intraOpNumThreads: threads, interOpNumThreads: 1, graphOptimizationLevel: 'all' };
-  if (ep === 'cpu') return { session: await ort.InferenceSession.create(path, { ...base, executionProviders: ['cpu'] }), ep: 'cpu' };
-  try {
-    return { session: await ort.InferenceSession.create(path, { ...base, executionProviders: ['cuda'] }), ep: 'cuda' };
-  } catch (e) {
-    const reason = ((e as Error).message ?? String(e)).split('\n')[0];
-    if (ep === 'cuda') throw new UserError(`the CUDA execution provider could not be loaded (${reason}): ${CUDA_HINT}, or use --ep cpu`);
-    warn(`warning: CUDA execution provider unavailable, running on CPU (${CUDA_HINT})`);
-    return { session: await ort.InferenceSession.create(path, { ...base, executionProviders: ['cpu'] }), ep: 'cpu' };
+  const onCpu = async () => ({ session: await ort.InferenceSession.create(path, { ...base, executionProviders: ['cpu'] }), ep: 'cpu' as const });
+  if (ep === 'cpu') return onCpu();
+  // without the library onnxruntime would print its own errors before failing: check first
+  let reason = 'its library is not installed';
+  if (cudaProviderInstalled()) {
+    try {
+      return { session: await ort.InferenceSession.create(path, { ...base, executionProviders: ['cuda'] }), ep: 'cuda' };
+    } catch (e) {
+      reason = failureReason(e);
+    }
   }
+  if (ep === 'cuda') throw new UserError(`the CUDA execution provider cannot be used (${reason}): ${CUDA_HINT}, or use --ep cpu`);
+  warn(`warning: CUDA execution provider unavailable (${reason}), running on CPU; ${CUDA_HINT}`);
+  return onCpu();
 }
 
 /** An empty cache (past length 0) for the first chunk. */

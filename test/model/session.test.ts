@@ -1,0 +1,60 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { makeTinyModel, TINY_DEFAULTS } from '../../src/model/make-tiny-model.js';
+import { closeCaptureSession, createCaptureSession, emptyKvCache, runChunk } from '../../src/model/session.js';
+import { cudaProviderInstalled } from '../../src/model/providers.js';
+import { formatDoctorReport, runDoctor } from '../../src/model/doctor.js';
+import { UserError } from '../../src/errors.js';
+
+let dir = '';
+beforeAll(async () => {
+  dir = mkdtempSync(join(tmpdir(), 'poc-session-'));
+  await makeTinyModel({ ...TINY_DEFAULTS, out: dir });
+});
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+describe('execution providers', () => {
+  it.runIf(!cudaProviderInstalled())('--ep cuda without the CUDA provider is a UserError naming the install command', async () => {
+    const err = await createCaptureSession(dir, { ep: 'cuda' }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(UserError);
+    expect((err as Error).message).toMatch(/npm run setup:cuda/);
+    expect((err as Error).message).toMatch(/CUDA 12.*cuDNN 9/);
+  });
+
+  it.runIf(!cudaProviderInstalled())('--ep auto falls back to CPU with exactly one warning line', async () => {
+    const warnings: string[] = [];
+    const s = await createCaptureSession(dir, { ep: 'auto', warn: (l) => warnings.push(l) });
+    expect(s.ep).toBe('cpu');
+    expect(warnings).toHaveLength(1);
+    expect(warnings[0]).not.toContain('\n');
+    expect(warnings[0]).toMatch(/running on CPU/);
+    await closeCaptureSession(s);
+  });
+
+  it('runChunk rejects capture positions outside the chunk', async () => {
+    const s = await createCaptureSession(dir, { ep: 'cpu', threads: 1 });
+    await expect(runChunk(s, { inputIds: [1, 2, 3], capturePositions: [3], past: emptyKvCache(s) })).rejects.toThrow(/outside the chunk/);
+    await closeCaptureSession(s);
+  });
+});
+
+describe('doctor', () => {
+  it('reports the ORT version, the CPU provider, the HF cache from HF_HOME and free disk', async () => {
+    const home = mkdtempSync(join(tmpdir(), 'poc-hf-'));
+    try {
+      const r = await runDoctor({ HF_HOME: home });
+      expect(r.onnxruntimeVersion).toMatch(/^1\.\d+\.\d+/);
+      expect(r.providers.find((p) => p.name === 'cpu')?.loads).toBe(true);
+      expect(r.hfCache).toEqual({ path: join(home, 'hub'), from: 'HF_HOME', exists: false });
+      expect(r.disks.length).toBeGreaterThan(0);
+      expect(r.disks[0]!.freeBytes).toBeGreaterThan(0);
+      const text = formatDoctorReport(r).join('\n');
+      expect(text).toContain(join(home, 'hub'));
+      if (!r.cudaInstalled) expect(text).toMatch(/cuda provider: not installed.*npm run setup:cuda/);
+    } finally {
+      rmSync(home, { recursive: true, force: true });
+    }
+  });
+});
