@@ -1,32 +1,31 @@
 import type { GmmFit, GmmParams, Matrix } from '../stats/types.js';
-import * as fallback from './gmm-fallback.js';
+import { gmmLogPdf, sweepK } from '../stats/gmm.js';
+import { fitStudentT, studentTLogPdf, type StudentTParams } from '../stats/student-t.js';
+import type { KernelOptions } from '../stats/kernels/index.js';
 
 /**
- * The fitting calls the per-unit pipeline needs, in one place so the GMM engine behind them
- * can be swapped without touching the pipeline.
+ * The fitting calls the per-unit pipeline needs (the GMM engine of src/stats/gmm.ts and
+ * student-t.ts), behind one small interface so tests can count or replace them.
  */
-export interface TParams {
-  d: number;
-  mean: Float64Array;
-  scatter: Float64Array;
-  dof: number;
-}
+export type TParams = StudentTParams;
 
 export interface FitEngine {
-  /** K = 1..kMax fits; fits[i] has K = i + 1 (fewer when components were dropped) */
+  /** K = 1..kMax fits in order of K (a fit may have fewer components when some collapsed) */
   sweep(X: Matrix, opts: { kMax: number; covariance: 'full' | 'diag'; seed: number }): Promise<GmmFit[]>;
   logPdf(params: GmmParams, X: Matrix): Promise<Float64Array>;
   fitT(X: Matrix): Promise<{ params: TParams; bic: number; meanLogLikelihood: number }>;
   tLogPdf(params: TParams, X: Matrix): Promise<Float64Array>;
 }
 
-/** The engine used by analyzeUnit. */
-export const defaultEngine: FitEngine = {
-  sweep: (X, o) => fallback.sweepK(X, { kMax: o.kMax, covariance: o.covariance, seed: o.seed }),
-  logPdf: async (p, X) => fallback.gmmLogPdf(p, X),
-  fitT: async (X) => {
-    const t = await fallback.fitStudentT(X);
-    return { params: { d: X.cols, mean: t.mean, scatter: t.scatter, dof: t.dof }, bic: t.bic, meanLogLikelihood: t.meanLogLikelihood };
-  },
-  tLogPdf: async (p, X) => fallback.studentTLogPdf(p, X),
-};
+/** The engine on the given kernel options (threads: onnxruntime intra-op threads per unit). */
+export function createEngine(kernel: KernelOptions = {}): FitEngine {
+  return {
+    sweep: async (X, o) => (await sweepK(X, { kMax: o.kMax, covariance: o.covariance, seed: o.seed, ...kernel })).fits,
+    logPdf: (p, X) => gmmLogPdf(p, X, kernel),
+    fitT: async (X) => {
+      const t = await fitStudentT(X, kernel);
+      return { params: { d: t.d, mean: t.mean, scatter: t.scatter, dof: t.dof }, bic: t.bic, meanLogLikelihood: t.meanLogLikelihood };
+    },
+    tLogPdf: (p, X) => studentTLogPdf(p, X, kernel),
+  };
+}

@@ -94,6 +94,8 @@ export async function runAnalysis(opts: AnalyzeOptions): Promise<AnalyzeResult> 
   const limit = Math.min(todo.length, opts.maxUnits ?? Infinity);
   const threads = Math.max(1, opts.threads ?? os.availableParallelism?.() ?? os.cpus().length);
   const pool = createUnitPool(Math.min(threads, Math.max(limit, 1)));
+  // cores are shared: each worker's onnxruntime gets its slice (all of them when running in this thread)
+  settings.kernelThreads = Math.max(1, Math.floor(threads / Math.max(pool.threads, 1)));
   const progress = createProgress(limit, opts.progressStream === undefined ? process.stderr : opts.progressStream ?? { write: () => true }, opts.progressStream === null);
   const bad: BadFile[] = [...plan.bad];
   let analysed = 0;

@@ -4,7 +4,7 @@ import { directionalPitTest, pitDirections } from '../stats/pit.js';
 import { kdeLogPdf } from '../stats/kde.js';
 import { countModes } from '../stats/modes.js';
 import { seedFrom } from '../util/rng.js';
-import { defaultEngine, type FitEngine } from './engine.js';
+import { createEngine, type FitEngine } from './engine.js';
 
 /**
  * The statistics of one unit (the queries of one kv head's query heads, or of one query
@@ -21,6 +21,8 @@ export interface UnitSettings {
   seed: number;
   /** seeded random PIT directions (the fitted means add up to 16 more) */
   pitDirections?: number;
+  /** onnxruntime threads inside one unit's fits (default: all cores; the pool sets cores / workers) */
+  kernelThreads?: number;
 }
 
 /** Which unit: its place in the corpus; `head` is the kv head (or q head with granularity q). */
@@ -65,7 +67,7 @@ export const PIT_BINS = 10;
 
 /** Runs every statistic on one unit; `strata[i]` is the query head of row i (for the stratified split). */
 export async function analyzeUnit(
-  X: Matrix, strata: ArrayLike<number>, key: UnitKey, settings: UnitSettings, engine: FitEngine = defaultEngine,
+  X: Matrix, strata: ArrayLike<number>, key: UnitKey, settings: UnitSettings, engine: FitEngine = createEngine({ threads: settings.kernelThreads }),
 ): Promise<UnitResult> {
   const started = performance.now();
   const unitSeed = seedFrom(settings.seed, key.task, key.promptIdx, key.layer, key.head);

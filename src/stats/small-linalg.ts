@@ -1,25 +1,12 @@
+import { choleskyLower } from './linalg.js';
+
 /**
  * Dense d x d helpers for the analysis statistics (row-major Float64Array). The engine's
- * n x d kernels live in gmm.ts; these are the small, per-unit pieces (Cholesky, solves, moments).
+ * n x d kernels live in gmm.ts; these are the small, per-unit pieces (solves, moments, log-sum-exp; Cholesky is the engine's).
  */
 
-/** Lower Cholesky factor L (L L^T = A) of a symmetric d x d matrix, or null if A is not positive definite. */
-export function cholesky(A: Float64Array, d: number): Float64Array | null {
-  const L = new Float64Array(d * d);
-  for (let i = 0; i < d; i++) {
-    for (let j = 0; j <= i; j++) {
-      let s = A[i * d + j]!;
-      for (let k = 0; k < j; k++) s -= L[i * d + k]! * L[j * d + k]!;
-      if (i === j) {
-        if (!(s > 0)) return null;
-        L[i * d + i] = Math.sqrt(s);
-      } else {
-        L[i * d + j] = s / L[j * d + j]!;
-      }
-    }
-  }
-  return L;
-}
+/** Lower Cholesky factor L (L L^T = A), or null if A is not positive definite: the engine's, re-exported. */
+export const cholesky = choleskyLower;
 
 /** ln det A from its lower Cholesky factor. */
 export function logDetFromCholesky(L: Float64Array, d: number): number {
