@@ -1,4 +1,4 @@
-import { writeFileSync, renameSync } from 'node:fs';
+import { mkdirSync, writeFileSync, renameSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import type { UnitResult } from '../analyze/unit.js';
 import { ksPowerTable, type PowerRow } from '../analyze/ks-power.js';
@@ -26,6 +26,7 @@ export interface ReportSettings {
  * rows; every file is written to a temporary name and renamed, so nothing is half-written.
  */
 export async function writeReport(out: string, rows: UnitResult[], settings: ReportSettings): Promise<{ figures: string[] }> {
+  mkdirSync(dirname(out), { recursive: true });
   const agg = aggregate(rows, 200, settings.seed ?? 0);
   const stem = basename(out).replace(/\.md$/i, '');
   const figures = await buildFigures(agg.ok);
