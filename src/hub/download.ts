@@ -61,6 +61,11 @@ export async function downloadRepoFiles(options: DownloadOptions): Promise<Downl
   if (settings.token !== undefined && !settings.token.startsWith('hf_')) {
     throw new UserError(`HF_TOKEN does not look like a hub token (it must start with "hf_")`);
   }
+  if (settings.offline) {
+    const cached = cachedSnapshot(repoDir, revision, include);
+    if (cached) return cached;
+    throw new UserError(`HF_HUB_OFFLINE is set and ${what}@${revision} is not in the cache at ${settings.cacheDir}${options.hint ? `; ${options.hint}` : ''}`);
+  }
   let commit: string;
   let remote: RemoteFile[];
   try {

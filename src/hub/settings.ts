@@ -9,6 +9,8 @@ export interface HubSettings {
   token: string | undefined;
   /** root of the standard cache: HF_HUB_CACHE, else $HF_HOME/hub, else ~/.cache/huggingface/hub */
   cacheDir: string;
+  /** HF_HUB_OFFLINE: never touch the network, serve complete cached snapshots only */
+  offline?: boolean;
 }
 
 /**
@@ -20,5 +22,6 @@ export function hubSettingsFromEnv(env: NodeJS.ProcessEnv = process.env): HubSet
   const token = env.HF_TOKEN?.trim() || env.HUGGING_FACE_HUB_TOKEN?.trim() || undefined;
   const hfHome = env.HF_HOME?.trim() || join(env.XDG_CACHE_HOME?.trim() || join(homedir(), '.cache'), 'huggingface');
   const cacheDir = env.HF_HUB_CACHE?.trim() || env.HUGGINGFACE_HUB_CACHE?.trim() || join(hfHome, 'hub');
-  return { endpoint, token, cacheDir };
+  const offline = ['1', 'true', 'yes', 'on'].includes((env.HF_HUB_OFFLINE ?? '').trim().toLowerCase());
+  return { endpoint, token, cacheDir, ...(offline ? { offline } : {}) };
 }

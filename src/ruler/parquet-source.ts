@@ -75,28 +75,39 @@ export async function readRulerParquet(files: string[], task: string, promptIdx:
     });
   }
   if (seen === 0) throw new UserError(`task ${task} has no rows in ${sourceName}`);
-  const rows: RulerRow[] = [];
   for (const idx of promptIdx) {
-    const at = located.get(idx);
-    if (!at) throw new UserError(`prompt_idx ${idx} is out of range: task ${task} has ${seen} rows in ${sourceName} (0..${seen - 1})`);
-    const { buffer, metadata, hasMaxNew } = opened.get(at.file)!;
-    const [r] = await parquetReadObjects({
+    if (!located.has(idx)) throw new UserError(`prompt_idx ${idx} is out of range: task ${task} has ${seen} rows in ${sourceName} (0..${seen - 1})`);
+  }
+  // one read per file over the span of the wanted rows: a task's rows sit together in the
+  // dataset, so this decodes each row group once instead of once per prompt
+  const byIdx = new Map<number, RulerRow>();
+  for (const [file, { buffer, metadata, hasMaxNew }] of opened) {
+    const wanted = promptIdx.filter((i) => located.get(i)!.file === file);
+    if (wanted.length === 0) continue;
+    const fileRows = wanted.map((i) => located.get(i)!.row);
+    const rowStart = Math.min(...fileRows);
+    const rowEnd = Math.max(...fileRows) + 1;
+    const span = await parquetReadObjects({
       file: buffer,
       metadata,
       columns: [...REQUIRED_COLUMNS.filter((c) => c !== 'task'), ...(hasMaxNew ? ['max_new_tokens'] : [])],
-      rowStart: at.row,
-      rowEnd: at.row + 1,
+      rowStart,
+      rowEnd,
     });
-    if (!r) throw new Error(`row ${at.row} of ${at.file} could not be read`);
-    rows.push({
-      task,
-      promptIdx: idx,
-      context: String(r.context),
-      question: String(r.question),
-      answerPrefix: String(r.answer_prefix),
-      answers: Array.isArray(r.answer) ? r.answer.map(String) : [String(r.answer)],
-      maxNewTokens: hasMaxNew && r.max_new_tokens != null ? Number(r.max_new_tokens) : maxNewTokensOf(task),
-    });
+    for (const idx of wanted) {
+      const r = span[located.get(idx)!.row - rowStart];
+      if (!r) throw new Error(`row ${located.get(idx)!.row} of ${file} could not be read`);
+      byIdx.set(idx, {
+        task,
+        promptIdx: idx,
+        context: String(r.context),
+        question: String(r.question),
+        answerPrefix: String(r.answer_prefix),
+        answers: Array.isArray(r.answer) ? r.answer.map(String) : [String(r.answer)],
+        maxNewTokens: hasMaxNew && r.max_new_tokens != null ? Number(r.max_new_tokens) : maxNewTokensOf(task),
+      });
+    }
   }
+  const rows = promptIdx.map((i) => byIdx.get(i)!);
   return rows;
 }

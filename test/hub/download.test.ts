@@ -123,6 +123,13 @@ describe('hub downloader', () => {
     const offline = await downloadRepoFiles({ repo, include: only16k, settings: { ...settings, endpoint: goneUrl }, progress: false });
     expect(offline.commit).toBe(COMMIT);
     expect(offline.files.map((f) => f.path)).toEqual(['16384/part-0.parquet', 'README.md']);
+    // HF_HUB_OFFLINE: no request at all, cache only
+    const before = hub.requests.length;
+    const cachedOnly = await downloadRepoFiles({ repo, include: only16k, settings: { ...settings, offline: true }, progress: false });
+    expect(cachedOnly.files).toHaveLength(2);
+    expect(hub.requests.length).toBe(before);
+    await expect(downloadRepoFiles({ repo, settings: { ...settingsFor(hub.url), offline: true }, progress: false }))
+      .rejects.toThrow(/HF_HUB_OFFLINE is set and dataset owner\/ruler@main is not in the cache/);
   });
 
   it('reads HF_ENDPOINT, HF_TOKEN, HF_HOME and HF_HUB_CACHE like huggingface_hub', () => {
@@ -130,5 +137,6 @@ describe('hub downloader', () => {
       .toEqual({ endpoint: 'http://mirror', token: 'hf_x', cacheDir: join('/h', 'hub') });
     expect(hubSettingsFromEnv({ HF_HOME: '/h', HF_HUB_CACHE: '/c' }).cacheDir).toBe('/c');
     expect(hubSettingsFromEnv({}).endpoint).toBe('https://huggingface.co');
+    expect(hubSettingsFromEnv({ HF_HUB_OFFLINE: '1' }).offline).toBe(true);
   });
 });

@@ -30,6 +30,7 @@ beforeAll(async () => {
   writeFileSync(join(tmp, 'ds', '16384', 'part-1.parquet'), rulerParquet(PART1));
   writeFileSync(join(tmp, 'ds', '4096', 'part-0.parquet'), rulerParquet([fixture('vt', 99)]));
   writeFileSync(join(tmp, 'nocols.parquet'), rulerParquet(PART0, ['answer_prefix', 'answer']));
+  writeFileSync(join(tmp, 'nomax.parquet'), rulerParquet(PART0.map((r) => ({ ...r, max_new_tokens: 0 })), ['max_new_tokens']));
   hub = await startMockHub([{
     type: 'dataset', name: taskCatalog().dataset.repo, commit: 'c'.repeat(40), lfs: ['16384/test-00000-of-00002.parquet', '16384/test-00001-of-00002.parquet'],
     files: {
@@ -56,6 +57,10 @@ describe('parquet sources', () => {
     expectRow(rows[2]!, PART1[1]!, 3);
     const niah = await loadRulerRows({ source: join(tmp, 'ds', '16384', 'part-1.parquet'), task: 'niah_single_1', promptIdx: [0] });
     expectRow(niah[0]!, PART1[0]!, 0);
+    // without a max_new_tokens column, RULER's per-family constant fills it
+    const noMax = await loadRulerRows({ source: join(tmp, 'nomax.parquet'), task: 'vt', promptIdx: [1] });
+    expect(noMax[0]!.maxNewTokens).toBe(30);
+    expect(noMax[0]!.context).toBe(PART0[2]!.context);
   });
 
   it('reads the hub dataset through the downloader', async () => {
