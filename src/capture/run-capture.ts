@@ -12,6 +12,7 @@ import { loadRulerRows } from '../ruler/load.js';
 import { taskCatalog } from '../ruler/tasks.js';
 import { toolVersion } from '../version.js';
 import { withMetaLock } from './meta-lock.js';
+import { removeStalePartials } from './stale-partials.js';
 import { samplePositions } from './positions.js';
 import { prefillCapture } from './prefill.js';
 import { createCaptureProgress } from './progress.js';
@@ -91,6 +92,7 @@ export async function runCapture(opts: CaptureOptions): Promise<CaptureResult> {
   const t0 = performance.now();
   validateSettings(opts);
   await prepareOutDir(opts.out);
+  await removeStalePartials(opts.out);
   const model = await resolveModel(opts.model);
   const config = await readModelConfig(model.dir);
   const builder = loadPromptBuilder(model.dir);
