@@ -160,7 +160,10 @@ print(json.dumps({k: [z[k].dtype.str, list(z[k].shape)] for k in z.files}))
     const out = join(root, 'killed');
     const args = [BIN, 'capture', '--task', 'vt', '--model', modelDir, '--source', 'synthetic', '--max-length', '3000',
       '--t-sub', '256', '--prompts', '4', '--chunk', '64', '--ep', 'cpu', '--out', out];
-    const child = spawn(process.execPath, args, { stdio: 'ignore' });
+    const child = spawn(process.execPath, args, { stdio: ['ignore', 'ignore', 'pipe'] });
+    let childErr = '';
+    child.stderr!.on('data', (b: Buffer) => { childErr += b.toString(); });
+    const exited = new Promise((r) => child.once('exit', r));
     // kill as soon as the first file lands, so the second is mid-prefill or mid-write
     await new Promise<void>((resolve) => {
       const timer = setInterval(async () => {
@@ -172,7 +175,8 @@ print(json.dumps({k: [z[k].dtype.str, list(z[k].shape)] for k in z.files}))
         }
       }, 20);
     });
-    await new Promise((r) => child.once('exit', r));
+    await exited;
+    expect(childErr).not.toMatch(/poc: /); // it was killed, it did not fail on its own
     // and a leftover of a writer that died for sure (no such pid), whatever the kill hit
     await writeFile(join(out, '.prompt_vt__p3.npz.partial-4000000-dead'), 'PK half written');
     const r = spawnSync(process.execPath, args, { encoding: 'utf8' });
