@@ -11,8 +11,20 @@ export function choleskyLower(A: Float64Array, d: number): Float64Array | null {
     const ri = i * d;
     for (let j = 0; j <= i; j++) {
       const rj = j * d;
-      let s = A[ri + j];
-      for (let m = 0; m < j; m++) s -= L[ri + m] * L[rj + m];
+      // dot(L_i[0..j), L_j[0..j)) with four accumulators: these short loops are the whole cost
+      let s0 = 0;
+      let s1 = 0;
+      let s2 = 0;
+      let s3 = 0;
+      let m = 0;
+      for (; m + 3 < j; m += 4) {
+        s0 += L[ri + m] * L[rj + m];
+        s1 += L[ri + m + 1] * L[rj + m + 1];
+        s2 += L[ri + m + 2] * L[rj + m + 2];
+        s3 += L[ri + m + 3] * L[rj + m + 3];
+      }
+      for (; m < j; m++) s0 += L[ri + m] * L[rj + m];
+      const s = A[ri + j] - (s0 + s1 + s2 + s3);
       if (i === j) {
         // a non-positive or non-finite pivot is the failure path: the caller decides what to do
         if (!(s > 0) || !Number.isFinite(s)) return null;
@@ -35,7 +47,14 @@ export function invertLower(L: Float64Array, d: number): Float64Array {
       const lim = L[ri + m];
       if (lim === 0) continue;
       const rm = m * d;
-      for (let j = 0; j <= m; j++) Y[ri + j] -= lim * Y[rm + j];
+      let j = 0;
+      for (; j + 3 <= m; j += 4) {
+        Y[ri + j] -= lim * Y[rm + j];
+        Y[ri + j + 1] -= lim * Y[rm + j + 1];
+        Y[ri + j + 2] -= lim * Y[rm + j + 2];
+        Y[ri + j + 3] -= lim * Y[rm + j + 3];
+      }
+      for (; j <= m; j++) Y[ri + j] -= lim * Y[rm + j];
     }
     Y[ri + i] += 1;
     const inv = 1 / L[ri + i];

@@ -13,35 +13,37 @@ type GraphKind = 'mahalanobis' | 'whiten' | 'moments' | 'crossdot';
 
 const sessions = new Map<string, Promise<ort.InferenceSession>>();
 
-/** X [n,d], W [d,M], B [1,M] -> Z = X W - B [n,M]; the mahalanobis graph then sums squares per block of d. */
+/**
+ * Graphs over Xa = [X | 1] ([n, d+1]): whitening folds the offset into the product,
+ * Z = Xa [W; -b] = X W - b, which saves a pass over the [n, k*d] result. Moments are
+ * uncentred (the centring is done in float64 afterwards): a broadcast Sub over [k, n, d]
+ * cost as much as the product itself.
+ */
 function buildGraph(kind: GraphKind, d: number, elem: ElemType): Uint8Array {
   const g = createGraph(`stats_${kind}`);
-  const X = g.input('X', elem, ['n', d]);
+  const Xa = g.input('Xa', elem, ['n', d + 1]);
   if (kind === 'mahalanobis' || kind === 'whiten') {
-    const W = g.input('W', elem, [d, 'm']);
-    const B = g.input('B', elem, [1, 'm']);
-    const Z = g.node('Sub', [g.node('MatMul', [X, W]), B]);
+    const Wa = g.input('Wa', elem, [d + 1, 'm']);
+    const Z = g.node('MatMul', [Xa, Wa]);
     if (kind === 'whiten') {
       g.output(Z, elem, ['n', 'm']);
     } else {
-      const blocks = g.node('Reshape', [Z, g.ints([0, -1, d])]);
-      const sq = g.node('ReduceSumSquare', [blocks], { axes: [2], keepdims: 0 });
+      const sq = g.node('ReduceSumSquare', [g.node('Reshape', [Z, g.ints([0, -1, d])])], { axes: [2], keepdims: 0 });
       g.output(sq, elem, ['n', 'k']);
     }
   } else if (kind === 'moments') {
     const R = g.input('R', elem, ['n', 'k']);
-    const invSum = g.input('InvSum', elem, ['k', 1]);
     const Rt = g.node('Transpose', [R], { perm: [1, 0] }); // [k, n]
-    const means = g.node('Mul', [g.node('MatMul', [Rt, X]), invSum]); // [k, d]
-    // centred at the new means before the product: the uncentred form loses float32 digits
-    const diff = g.node('Sub', [g.node('Unsqueeze', [X, g.ints([0])]), g.node('Unsqueeze', [means, g.ints([1])])]); // [k, n, d]
-    const weighted = g.node('Mul', [diff, g.node('Unsqueeze', [g.node('Sqrt', [Rt]), g.ints([2])])]);
-    const scatter = g.node('MatMul', [g.node('Transpose', [weighted], { perm: [0, 2, 1] }), weighted]); // [k, d, d]
-    g.output(means, elem, ['k', d]);
-    g.output(scatter, elem, ['k', d, d]);
+    // Xa's last column is 1, so row k of R^T Xa is [sum_i r_ik x_i | sum_i r_ik]
+    const first = g.node('MatMul', [Rt, Xa]); // [k, d+1]
+    const X = g.node('Slice', [Xa, g.ints([0]), g.ints([d]), g.ints([1])]); // [n, d]
+    const weighted = g.node('Mul', [g.node('Unsqueeze', [X, g.ints([0])]), g.node('Unsqueeze', [g.node('Sqrt', [Rt]), g.ints([2])])]); // [k, n, d]
+    const second = g.node('MatMul', [g.node('Transpose', [weighted], { perm: [0, 2, 1] }), weighted]); // [k, d, d]
+    g.output(first, elem, ['k', d + 1]);
+    g.output(second, elem, ['k', d, d]);
   } else {
-    const Ct = g.input('Ct', elem, [d, 'k']);
-    g.output(g.node('MatMul', [X, Ct]), elem, ['n', 'k']);
+    const Ct = g.input('Ct', elem, [d + 1, 'k']);
+    g.output(g.node('MatMul', [Xa, Ct]), elem, ['n', 'k']);
   }
   return g.toBytes();
 }
@@ -75,17 +77,25 @@ export function createOrtKernels(X: Float32Array | Float64Array, n: number, d: n
   const elem: ElemType = opts.precision ?? 'float32';
   const threads = opts.threads ?? os.cpus().length;
   const providers = opts.executionProviders ?? ['cpu'];
-  const xData = elem === 'float32' ? (X instanceof Float32Array ? X : Float32Array.from(X)) : X instanceof Float64Array ? X : Float64Array.from(X);
-  const xTensor = new ort.Tensor(elem, xData, [n, d]);
+  const xa = elem === 'float32' ? new Float32Array(n * (d + 1)) : new Float64Array(n * (d + 1));
+  for (let i = 0; i < n; i++) {
+    for (let j = 0; j < d; j++) xa[i * (d + 1) + j] = X[i * d + j];
+    xa[i * (d + 1) + d] = 1;
+  }
+  const xTensor = new ort.Tensor(elem, xa, [n, d + 1]);
   const get = (kind: GraphKind) => session(kind, d, elem, threads, providers);
+
+  /** [W; -b] as [d+1, k*d] in the graph's precision */
+  const augmented = (W: Float64Array, b: Float64Array) => {
+    const out = elem === 'float32' ? new Float32Array(W.length + b.length) : new Float64Array(W.length + b.length);
+    out.set(W);
+    for (let t = 0; t < b.length; t++) out[W.length + t] = -b[t];
+    return out;
+  };
 
   const runWhiten = async (kind: 'mahalanobis' | 'whiten', W: Float64Array, b: Float64Array, k: number) => {
     const s = await get(kind);
-    const out = await s.run({
-      X: xTensor,
-      W: new ort.Tensor(elem, toElem(W, elem), [d, k * d]),
-      B: new ort.Tensor(elem, toElem(b, elem), [1, k * d]),
-    });
+    const out = await s.run({ Xa: xTensor, Wa: new ort.Tensor(elem, augmented(W, b), [d + 1, k * d]) });
     return out[s.outputNames[0]].data as Float32Array | Float64Array;
   };
 
@@ -100,21 +110,22 @@ export function createOrtKernels(X: Float32Array | Float64Array, n: number, d: n
     },
     async weightedMoments(R, sumR, k) {
       const s = await get('moments');
-      const inv = new Float64Array(k);
-      for (let c = 0; c < k; c++) inv[c] = 1 / sumR[c];
-      const out = await s.run({
-        X: xTensor,
-        R: new ort.Tensor(elem, toElem(R, elem), [n, k]),
-        InvSum: new ort.Tensor(elem, toElem(inv, elem), [k, 1]),
-      });
-      const means = toF64(out[s.outputNames[0]].data);
-      const scatter = toF64(out[s.outputNames[1]].data);
-      // MatMul(A^T, A) need not be bit-symmetric; the Cholesky reads one triangle, keep both equal
+      const out = await s.run({ Xa: xTensor, R: new ort.Tensor(elem, toElem(R, elem), [n, k]) });
+      const first = out[s.outputNames[0]].data as Float32Array | Float64Array;
+      const second = out[s.outputNames[1]].data as Float32Array | Float64Array;
+      const means = new Float64Array(k * d);
+      for (let c = 0; c < k; c++) for (let j = 0; j < d; j++) means[c * d + j] = first[c * (d + 1) + j] / sumR[c];
+      // scatter = sum r x x^T - N mu mu^T in float64; the data are centred on their column
+      // means, so the cancellation costs only (|mu_k| / sd)^2 float32 ulps
+      const scatter = new Float64Array(k * d * d);
       for (let c = 0; c < k; c++) {
         const o = c * d * d;
+        const N = sumR[c];
         for (let a = 0; a < d; a++) {
-          for (let bb = 0; bb < a; bb++) {
-            const v = 0.5 * (scatter[o + a * d + bb] + scatter[o + bb * d + a]);
+          const ma = N * means[c * d + a];
+          for (let bb = 0; bb <= a; bb++) {
+            // average the two triangles: MatMul(A^T, A) need not be bit-symmetric
+            const v = 0.5 * (second[o + a * d + bb] + second[o + bb * d + a]) - ma * means[c * d + bb];
             scatter[o + a * d + bb] = v;
             scatter[o + bb * d + a] = v;
           }
@@ -124,9 +135,9 @@ export function createOrtKernels(X: Float32Array | Float64Array, n: number, d: n
     },
     async crossDot(C, k) {
       const s = await get('crossdot');
-      const Ct = new Float64Array(d * k);
+      const Ct = new Float64Array((d + 1) * k); // last row 0: the ones column contributes nothing
       for (let c = 0; c < k; c++) for (let j = 0; j < d; j++) Ct[j * k + c] = C[c * d + j];
-      const out = await s.run({ X: xTensor, Ct: new ort.Tensor(elem, toElem(Ct, elem), [d, k]) });
+      const out = await s.run({ Xa: xTensor, Ct: new ort.Tensor(elem, toElem(Ct, elem), [d + 1, k]) });
       return toF64(out[s.outputNames[0]].data);
     },
   };

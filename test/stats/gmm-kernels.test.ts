@@ -1,0 +1,46 @@
+// The onnxruntime graphs against the float64 loop kernels (themselves checked against
+// scikit-learn through the EM tests): same products, precision-appropriate tolerances.
+import { describe, expect, it } from 'vitest';
+import { createJsKernels } from '../../src/stats/kernels/js.js';
+import { createOrtKernels } from '../../src/stats/kernels/ort.js';
+import { createRng } from '../../src/util/rng.js';
+
+function maxRelErr(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  let scale = 0;
+  let err = 0;
+  for (let i = 0; i < b.length; i++) {
+    scale = Math.max(scale, Math.abs(b[i]));
+    err = Math.max(err, Math.abs(a[i] - b[i]));
+  }
+  return err / scale;
+}
+
+describe('ort kernels against the float64 reference kernels', () => {
+  const rng = createRng(3);
+  const n = 300;
+  const d = 12;
+  const k = 3;
+  // columns with an offset of a few sd, as the centred data of a separated mixture
+  const X = Float64Array.from({ length: n * d }, (_, t) => rng.normal() + 3 * Math.sin(t % d));
+  const W = Float64Array.from({ length: d * k * d }, () => rng.normal() * 0.3);
+  const b = Float64Array.from({ length: k * d }, () => rng.normal());
+  const R = Float64Array.from({ length: n * k }, () => rng.next());
+  const sumR = new Float64Array(k);
+  for (let i = 0; i < n; i++) for (let c = 0; c < k; c++) sumR[c] += R[i * k + c];
+  const C = Float64Array.from({ length: k * d }, () => rng.normal());
+  const ref = createJsKernels(X, n, d);
+
+  for (const [precision, tol] of [['float64', 1e-12], ['float32', 2e-5]] as const) {
+    it(`${precision}: mahalanobis, whiten, weighted moments and dot products within ${tol} (relative to the largest value)`, async () => {
+      const ort = createOrtKernels(X, n, d, { precision });
+      expect(maxRelErr(await ort.mahalanobis(W, b, k), await ref.mahalanobis(W, b, k))).toBeLessThan(tol);
+      expect(maxRelErr(await ort.whiten(W, b, k), await ref.whiten(W, b, k))).toBeLessThan(tol);
+      const a = await ort.weightedMoments(R, sumR, k);
+      const e = await ref.weightedMoments(R, sumR, k);
+      expect(maxRelErr(a.means, e.means)).toBeLessThan(tol);
+      // uncentred second moments minus N mu mu^T: float32 loses (offset / sd)^2 ~ 10x more here
+      expect(maxRelErr(a.scatter, e.scatter)).toBeLessThan(precision === 'float32' ? 20 * tol : tol);
+      expect(maxRelErr(await ort.crossDot(C, k), await ref.crossDot(C, k))).toBeLessThan(tol);
+    });
+  }
+});
