@@ -45,6 +45,8 @@ export interface AnalyzeResult {
   /** already in the CSV from an earlier run */
   unitsSkipped: number;
   badFiles: BadFile[];
+  /** worker threads used (0 = the units ran in this thread) */
+  workerThreads: number;
   seconds: number;
 }
 
@@ -153,7 +155,7 @@ export async function runAnalysis(opts: AnalyzeOptions): Promise<AnalyzeResult> 
   const report = await writeReport(out, rows, reportSettings);
   return {
     unitsCsv, report: out, figures: report.figures, unitsPlanned: planned, unitsAnalysed: analysed, unitsSkipped: skipped,
-    badFiles: bad, seconds: (performance.now() - started) / 1000,
+    badFiles: bad, workerThreads: pool.threads, seconds: (performance.now() - started) / 1000,
   };
 }
 

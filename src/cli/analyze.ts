@@ -27,7 +27,7 @@ export function registerAnalyze(program: Command): void {
       const r = await runAnalysis({ ...o });
       const bad = r.badFiles.length > 0 ? `, ${r.badFiles.length} file(s) skipped (listed in the report)` : '';
       process.stderr.write(
-        `analysed ${r.unitsAnalysed} unit(s), ${r.unitsSkipped} already done, of ${r.unitsPlanned}${bad} in ${r.seconds.toFixed(1)} s\n` +
+        `analysed ${r.unitsAnalysed} unit(s), ${r.unitsSkipped} already done, of ${r.unitsPlanned}${bad} in ${r.seconds.toFixed(1)} s on ${Math.max(r.workerThreads, 1)} thread(s)\n` +
         `wrote ${r.report} and ${r.unitsCsv}\n`,
       );
     });

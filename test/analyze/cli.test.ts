@@ -1,0 +1,45 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import os from 'node:os';
+import { fileURLToPath } from 'node:url';
+import { LAYER_TRUTH, SYN_DIMS, writeSyntheticCorpus } from './synthetic-corpus.js';
+
+const BIN = fileURLToPath(new URL('../../bin/poc.js', import.meta.url));
+const run = (args: string[]) => spawnSync(process.execPath, [BIN, ...args], { encoding: 'utf8' });
+let root: string;
+
+beforeAll(async () => {
+  root = mkdtempSync(join(os.tmpdir(), 'poc-analyze-cli-'));
+  mkdirSync(join(root, 'corpus'));
+  await writeSyntheticCorpus(join(root, 'corpus'), { niah_a: [0, 1] });
+});
+afterAll(() => rmSync(root, { recursive: true, force: true }));
+
+describe('poc analyze / poc merge (built CLI, worker threads)', () => {
+  it('analyses a corpus on 2 worker threads, reports progress, and merges shards', () => {
+    const out = join(root, 'r', 'report.md');
+    const r = run(['analyze', '--corpus', join(root, 'corpus'), '--out', out, '--k-max', '3', '--threads', '2']);
+    expect(r.stderr).toMatch(/\d+\/12 units .* s\/unit {2}ETA/);
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stderr).toMatch(/on 2 thread\(s\)/);
+    const csv = readFileSync(join(root, 'r', 'report.units.csv'), 'utf8').trim().split('\n');
+    expect(csv.length).toBe(1 + 2 * LAYER_TRUTH.length * SYN_DIMS.nKvHeads);
+    expect(existsSync(join(root, 'r', 'report.kstar-heatmap.svg'))).toBe(true);
+    const m = run(['merge', '--out', join(root, 'm', 'merged.md'), join(root, 'r', 'report.units.csv')]);
+    expect(m.status, m.stderr).toBe(0);
+    expect(readFileSync(join(root, 'm', 'merged.md'), 'utf8')).toContain('| units rejecting K=1 (ΔBIC > 10) | 66.7 % | 98 % |');
+  });
+
+  it('exits 1 with one line for a folder without corpus files and for a missing shard', () => {
+    mkdirSync(join(root, 'empty'));
+    const r = run(['analyze', '--corpus', join(root, 'empty'), '--out', join(root, 'x.md')]);
+    expect(r.status).toBe(1);
+    expect(r.stderr.trim().split('\n')).toHaveLength(1);
+    expect(r.stderr).toMatch(/no corpus files/);
+    const m = run(['merge', '--out', join(root, 'y.md'), join(root, 'nope.csv')]);
+    expect(m.status).toBe(1);
+    expect(m.stderr).toMatch(/does not exist/);
+  });
+});
