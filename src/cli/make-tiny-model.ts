@@ -22,6 +22,5 @@ export function registerMakeTinyModel(program: Command): void {
       const result = await makeTinyModel(opts);
       const total = result.files.reduce((a, f) => a + f.bytes, 0);
       process.stdout.write(`wrote ${result.files.length} files (${(total / 1e6).toFixed(2)} MB) to ${result.dir}\n`);
-      if (!result.withTokenizer) process.stderr.write('warning: this build has no tiny tokenizer; tokenizer.json was not written\n');
     });
 }

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { access, constants, mkdir, readdir, readFile, rename, rm, symlink, writeFile } from 'node:fs/promises';
+import { access, constants, mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fromBinary, toBinary } from '@bufbuild/protobuf';
@@ -11,10 +11,12 @@ import { rewriteForCapture, SURGERY_VERSION, type SurgeryOptions, type SurgerySt
 
 /** Where a capture graph is, whether it came from the cache, and what the rewrite did. */
 export interface CaptureGraph {
-  /** the rewritten .onnx, in a folder where its external data resolves */
+  /** the rewritten .onnx: beside the export, or in the cache (then load it with externalDataDir) */
   path: string;
   /** the export it was made from */
   sourcePath: string;
+  /** folder its external-data locations are relative to (the export's folder) */
+  externalDataDir: string;
   geometry: ModelGeometry;
   cached: boolean;
   /** present when this call did the rewrite */
@@ -23,6 +25,11 @@ export interface CaptureGraph {
 }
 
 const PREFIX = 'poc-capture-';
+
+export interface PlacementOptions {
+  /** 'auto': beside the source when its folder is writable, else the cache; 'cache': always the cache (leaves a shared model folder untouched) */
+  location?: 'auto' | 'cache';
+}
 
 /**
  * The decoder .onnx of a model folder: model.onnx, onnx/model.onnx, or the only .onnx file;
@@ -61,10 +68,12 @@ export async function readModelProto(path: string): Promise<{ model: ModelProto;
 /**
  * Return the capture graph of a model folder, rewriting the export only when no graph for
  * this source (sha256 of its .onnx bytes), options and surgery version exists yet. It is
- * written beside the source so external data locations resolve; if that folder is
- * read-only, into the cache folder with symlinks to the data files.
+ * written beside the source so external data locations resolve when loaded by path; if
+ * that folder is read-only, into the cache folder (onnxruntime refuses data paths that
+ * leave the model's folder, even through symlinks, so such a graph is loaded from bytes
+ * with externalDataDir as the initializer folder).
  */
-export async function ensureCaptureGraph(modelDir: string, opts: SurgeryOptions): Promise<CaptureGraph> {
+export async function ensureCaptureGraph(modelDir: string, opts: SurgeryOptions & PlacementOptions): Promise<CaptureGraph> {
   const started = performance.now();
   const geometry = geometryOf(await readModelConfig(modelDir));
   const sourcePath = resolve(await findOnnxFile(modelDir));
@@ -76,21 +85,20 @@ export async function ensureCaptureGraph(modelDir: string, opts: SurgeryOptions)
     .slice(0, 16);
   const fileName = `${PREFIX}${key}${opts.withKeys ? '-keys' : ''}.onnx`;
   const besideSource = join(dirname(sourcePath), fileName);
-  const inCache = join(captureCacheDir(), 'capture-graphs', key, fileName);
-  for (const p of [besideSource, inCache]) {
-    if (existsSync(p)) return { path: p, sourcePath, geometry, cached: true, rewriteMs: performance.now() - started };
+  // identical graphs of different folders (same architecture, other weights) must not share
+  // a cache entry: its symlinks point at one folder's data
+  const folderKey = createHash('sha256').update(sourcePath).update(key).digest('hex').slice(0, 16);
+  const inCache = join(captureCacheDir(), 'capture-graphs', folderKey, fileName);
+  const inCacheOnly = opts.location === 'cache';
+  for (const p of inCacheOnly ? [inCache] : [besideSource, inCache]) {
+    if (existsSync(p)) return { path: p, sourcePath, externalDataDir: dirname(sourcePath), geometry, cached: true, rewriteMs: performance.now() - started };
   }
-  const stats = rewriteForCapture(model, geometry, opts);
+  const stats = rewriteForCapture(model, geometry, { withKeys: opts.withKeys });
   const out = toBinary(ModelProtoSchema, model);
   let target = besideSource;
-  if (!(await writable(dirname(sourcePath)))) {
+  if (inCacheOnly || !(await writable(dirname(sourcePath)))) {
     target = inCache;
     await mkdir(dirname(inCache), { recursive: true });
-    for (const loc of externalLocations(model)) {
-      const link = join(dirname(inCache), loc);
-      await mkdir(dirname(link), { recursive: true });
-      if (!existsSync(link)) await symlink(join(dirname(sourcePath), loc), link);
-    }
   }
   const tmp = `${target}.tmp-${process.pid}`;
   try {
@@ -100,7 +108,7 @@ export async function ensureCaptureGraph(modelDir: string, opts: SurgeryOptions)
     await rm(tmp, { force: true });
     throw e;
   }
-  return { path: target, sourcePath, geometry, cached: false, stats, rewriteMs: performance.now() - started };
+  return { path: target, sourcePath, externalDataDir: dirname(sourcePath), geometry, cached: false, stats, rewriteMs: performance.now() - started };
 }
 
 async function writable(dir: string): Promise<boolean> {

@@ -3,6 +3,7 @@ import { join, resolve } from 'node:path';
 import { toBinary } from '@bufbuild/protobuf';
 import { ModelProtoSchema } from 'onnx-buf';
 import { UserError } from '../errors.js';
+import { buildTinyTokenizer, TINY_MIN_VOCAB, TINY_SPECIAL_TOKENS } from '../prompt/tiny-tokenizer.js';
 import type { LlamaConfig } from './config.js';
 import { buildOptimumExport, type BuiltExport } from './export-optimum.js';
 import { buildGenaiExport } from './export-genai.js';
@@ -30,8 +31,6 @@ export interface MakeTinyModelOptions {
 export interface MakeTinyModelResult {
   dir: string;
   files: Array<{ name: string; bytes: number }>;
-  /** false when src/prompt/tiny-tokenizer is not available in this build */
-  withTokenizer: boolean;
 }
 
 /** Defaults of the CLI, for callers (tests, demo) that set only a few options. */
@@ -49,8 +48,10 @@ export const TINY_DEFAULTS: Omit<MakeTinyModelOptions, 'out'> = {
   style: 'optimum',
 };
 
-/** Number of special tokens the tiny tokenizer puts at the top of the vocab. */
-const N_SPECIAL = 5;
+/** Id of a special token: the tiny tokenizer puts them, in TINY_SPECIAL_TOKENS order, at the top of the vocab. */
+function specialId(vocab: number, token: (typeof TINY_SPECIAL_TOKENS)[number]): number {
+  return vocab - TINY_SPECIAL_TOKENS.length + TINY_SPECIAL_TOKENS.indexOf(token);
+}
 
 /** The LlamaConfig of a tiny model (Llama-3.1 style: llama3 RoPE scaling, bos/eos ids at the top). */
 export function tinyConfig(o: Omit<MakeTinyModelOptions, 'out'>): LlamaConfig {
@@ -77,9 +78,9 @@ export function tinyConfig(o: Omit<MakeTinyModelOptions, 'out'>): LlamaConfig {
     pretraining_tp: 1,
     tie_word_embeddings: false,
     use_cache: true,
-    // tokenizer layout: <|begin_of_text|>, <|end_of_text|>, <|start_header_id|>, <|end_header_id|>, <|eot_id|>
-    bos_token_id: o.vocab - N_SPECIAL,
-    eos_token_id: [o.vocab - N_SPECIAL + 1, o.vocab - 1],
+    bos_token_id: specialId(o.vocab, '<|begin_of_text|>'),
+    // as Llama-3.1-Instruct: end of text and end of turn both stop generation
+    eos_token_id: [specialId(o.vocab, '<|end_of_text|>'), specialId(o.vocab, '<|eot_id|>')],
     torch_dtype: o.dtype,
     transformers_version: '4.45.0',
   };
@@ -89,24 +90,11 @@ function checkOptions(o: MakeTinyModelOptions): void {
   if (o.hidden % o.heads !== 0) throw new UserError(`--hidden ${o.hidden} must be a multiple of --heads ${o.heads}`);
   if ((o.hidden / o.heads) % 2 !== 0) throw new UserError(`head_dim = hidden/heads = ${o.hidden / o.heads} must be even for RoPE`);
   if (o.heads % o.kvHeads !== 0) throw new UserError(`--kv-heads ${o.kvHeads} must divide --heads ${o.heads}`);
-  if (o.vocab < 256 + N_SPECIAL) throw new UserError(`--vocab ${o.vocab} is too small: need >= ${256 + N_SPECIAL} (bytes + special tokens)`);
-}
-
-type TokenizerBuilder = (vocabSize: number) => { tokenizerJson: object; tokenizerConfigJson: object };
-
-/** The prompt layer's tokenizer builder, if this build has it (it is developed separately). */
-async function loadTokenizerBuilder(): Promise<TokenizerBuilder | undefined> {
-  const specifier = '../prompt/tiny-tokenizer.js';
-  try {
-    const mod = (await import(specifier)) as { buildTinyTokenizer?: TokenizerBuilder };
-    return mod.buildTinyTokenizer;
-  } catch {
-    return undefined;
-  }
+  if (o.vocab < TINY_MIN_VOCAB) throw new UserError(`--vocab ${o.vocab} is too small: need >= ${TINY_MIN_VOCAB} (byte tokens + special tokens)`);
 }
 
 /** Serialised bytes of every file of the tiny model folder, by file name, in write order. */
-export async function tinyModelFiles(o: Omit<MakeTinyModelOptions, 'out'>): Promise<{ files: Map<string, Uint8Array>; withTokenizer: boolean }> {
+export function tinyModelFiles(o: Omit<MakeTinyModelOptions, 'out'>): Map<string, Uint8Array> {
   const cfg = tinyConfig(o);
   const weights = drawTinyWeights(
     {
@@ -142,13 +130,10 @@ export async function tinyModelFiles(o: Omit<MakeTinyModelOptions, 'out'>): Prom
   const built: BuiltExport = o.style === 'genai' ? buildGenaiExport(cfg, weights) : buildOptimumExport(cfg, weights);
   files.set('model.onnx', toBinary(ModelProtoSchema, built.model));
   files.set(built.dataFile, concatBytes(built.dataChunks));
-  const buildTokenizer = await loadTokenizerBuilder();
-  if (buildTokenizer) {
-    const tok = buildTokenizer(o.vocab);
-    files.set('tokenizer.json', json(tok.tokenizerJson));
-    files.set('tokenizer_config.json', json(tok.tokenizerConfigJson));
-  }
-  return { files, withTokenizer: buildTokenizer !== undefined };
+  const tok = buildTinyTokenizer(o.vocab);
+  files.set('tokenizer.json', json(tok.tokenizerJson));
+  files.set('tokenizer_config.json', json(tok.tokenizerConfigJson));
+  return files;
 }
 
 /**
@@ -158,7 +143,7 @@ export async function tinyModelFiles(o: Omit<MakeTinyModelOptions, 'out'>): Prom
 export async function makeTinyModel(o: MakeTinyModelOptions): Promise<MakeTinyModelResult> {
   checkOptions(o);
   const dir = resolve(o.out);
-  const { files, withTokenizer } = await tinyModelFiles(o);
+  const files = tinyModelFiles(o);
   await mkdir(dir, { recursive: true });
   const tmp = [...files.keys()].map((name) => join(dir, `.${name}.tmp-${process.pid}`));
   try {
@@ -170,7 +155,7 @@ export async function makeTinyModel(o: MakeTinyModelOptions): Promise<MakeTinyMo
     await Promise.all(tmp.map((t) => rm(t, { force: true })));
     throw e;
   }
-  return { dir, files: [...files].map(([name, bytes]) => ({ name, bytes: bytes.byteLength })), withTokenizer };
+  return { dir, files: [...files].map(([name, bytes]) => ({ name, bytes: bytes.byteLength })) };
 }
 
 function concatBytes(chunks: Uint8Array[]): Uint8Array {

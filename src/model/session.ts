@@ -1,4 +1,6 @@
+import { readFile } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
+import { dirname, resolve } from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { UserError } from '../errors.js';
 import { CAPTURE_IO } from './capture-surgery.js';
@@ -15,6 +17,8 @@ export interface CaptureSessionOptions {
   threads?: number;
   /** also emit post-RoPE keys at the captured positions (capture_keys) */
   withKeys?: boolean;
+  /** where the capture graph is written: beside the export when writable (default), or always in the cache */
+  graphLocation?: 'auto' | 'cache';
   /** where the one-line CPU fallback warning goes (default: stderr) */
   warn?: (line: string) => void;
 }
@@ -69,9 +73,9 @@ export interface ChunkOutput {
  */
 export async function createCaptureSession(modelDir: string, opts: CaptureSessionOptions = {}): Promise<CaptureSession> {
   const withKeys = opts.withKeys ?? false;
-  const graph = await ensureCaptureGraph(modelDir, { withKeys });
+  const graph = await ensureCaptureGraph(modelDir, { withKeys, location: opts.graphLocation ?? 'auto' });
   const threads = opts.threads ?? availableParallelism();
-  const { session, ep } = await openSession(graph.path, opts.ep ?? 'auto', threads, opts.warn ?? ((l) => process.stderr.write(l + '\n')));
+  const { session, ep } = await openSession(graph, opts.ep ?? 'auto', threads, opts.warn ?? ((l) => process.stderr.write(l + '\n')));
   const kvMeta = session.inputMetadata.find((m) => m.name.startsWith('past_key_values.'));
   const kvType = kvMeta && kvMeta.isTensor && kvMeta.type === 'float16' ? 'float16' : 'float32';
   return {
@@ -90,19 +94,27 @@ export const CUDA_HINT = 'install the CUDA execution provider with `npm run setu
 
 /** Create an onnxruntime session on `ep`, with CPU fallback for `auto`. */
 export async function openSession(
-  path: string,
+  graph: Pick<CaptureGraph, 'path' | 'externalDataDir'>,
   ep: EpChoice,
   threads: number,
   warn: (line: string) => void,
 ): Promise<{ session: ort.InferenceSession; ep: 'cpu' | 'cuda' }> {
   const base: ort.InferenceSession.SessionOptions = { intraOpNumThreads: threads, interOpNumThreads: 1, graphOptimizationLevel: 'all' };
-  const onCpu = async () => ({ session: await ort.InferenceSession.create(path, { ...base, executionProviders: ['cpu'] }), ep: 'cpu' as const });
+  // beside its data the graph loads by path; from the cache, as bytes with the data folder named
+  const besideData = dirname(resolve(graph.path)) === resolve(graph.externalDataDir);
+  const source = besideData ? graph.path : new Uint8Array(await readFile(graph.path));
+  if (!besideData) base.extra = { session: { model_external_initializers_file_folder_path: graph.externalDataDir } };
+  const create = (providers: string[]) =>
+    typeof source === 'string'
+      ? ort.InferenceSession.create(source, { ...base, executionProviders: providers })
+      : ort.InferenceSession.create(source, { ...base, executionProviders: providers });
+  const onCpu = async () => ({ session: await create(['cpu']), ep: 'cpu' as const });
   if (ep === 'cpu') return onCpu();
   // without the library onnxruntime would print its own errors before failing: check first
   let reason = 'its library is not installed';
   if (cudaProviderInstalled()) {
     try {
-      return { session: await ort.InferenceSession.create(path, { ...base, executionProviders: ['cuda'] }), ep: 'cuda' };
+      return { session: await create(['cuda']), ep: 'cuda' };
     } catch (e) {
       reason = failureReason(e);
     }

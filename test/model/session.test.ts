@@ -40,6 +40,31 @@ describe('execution providers', () => {
   });
 });
 
+describe('capture graph placement', () => {
+  it('a graph placed in the cache folder loads the export's external data and captures the same bits', async () => {
+    const cache = mkdtempSync(join(tmpdir(), 'poc-cache-'));
+    const saved = process.env.POC_CACHE;
+    process.env.POC_CACHE = cache;
+    try {
+      const beside = await createCaptureSession(dir, { ep: 'cpu', threads: 1 });
+      const cached = await createCaptureSession(dir, { ep: 'cpu', threads: 1, graphLocation: 'cache' });
+      expect(cached.graph.path.startsWith(cache)).toBe(true);
+      expect(beside.graph.path.startsWith(dir)).toBe(true);
+      const ids = [5, 9, 200, 17, 3, 88];
+      const a = await runChunk(beside, { inputIds: ids, capturePositions: [1, 4], past: emptyKvCache(beside) });
+      const b = await runChunk(cached, { inputIds: ids, capturePositions: [1, 4], past: emptyKvCache(cached) });
+      expect(Buffer.from(b.queriesF16.buffer).equals(Buffer.from(a.queriesF16.buffer))).toBe(true);
+      expect(Buffer.from(b.hiddenF16.buffer).equals(Buffer.from(a.hiddenF16.buffer))).toBe(true);
+      await closeCaptureSession(beside);
+      await closeCaptureSession(cached);
+    } finally {
+      if (saved === undefined) delete process.env.POC_CACHE;
+      else process.env.POC_CACHE = saved;
+      rmSync(cache, { recursive: true, force: true });
+    }
+  });
+});
+
 describe('doctor', () => {
   it('reports the ORT version, the CPU provider, the HF cache from HF_HOME and free disk', async () => {
     const home = mkdtempSync(join(tmpdir(), 'poc-hf-'));
