@@ -41,7 +41,7 @@ describe('execution providers', () => {
 });
 
 describe('capture graph placement', () => {
-  it('a graph placed in the cache folder loads the export's external data and captures the same bits', async () => {
+  it('a graph placed in the cache folder loads the export external data and captures the same bits', async () => {
     const cache = mkdtempSync(join(tmpdir(), 'poc-cache-'));
     const saved = process.env.POC_CACHE;
     process.env.POC_CACHE = cache;
