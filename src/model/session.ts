@@ -140,6 +140,10 @@ export async function runChunk(s: CaptureSession, input: ChunkInput): Promise<Ch
   const n = input.inputIds.length;
   const start = input.past.length;
   if (n === 0) throw new RangeError('runChunk: empty chunk');
+  const pastDims = input.past.keys[0]?.dims;
+  if (input.past.keys.length !== s.geometry.nLayers || pastDims?.[2] !== start) {
+    throw new RangeError(`runChunk: the past cache (${input.past.keys.length} layers, ${pastDims?.[2]} positions) does not match its length ${start} or the model's ${s.geometry.nLayers} layers`);
+  }
   const P = input.capturePositions.length;
   const positions = new BigInt64Array(P);
   for (let i = 0; i < P; i++) {

@@ -65,6 +65,11 @@ describe('make-tiny-model', () => {
     expect(readdirSync(b).sort()).toEqual(files);
     for (const f of files) expect(Buffer.compare(readFileSync(join(a, f)), readFileSync(join(b, f)))).toBe(0);
     expect(Buffer.compare(readFileSync(join(a, 'model.safetensors')), readFileSync(join(c, 'model.safetensors')))).not.toBe(0);
+    const g1 = fresh(), g2 = fresh();
+    await makeTinyModel({ ...TINY_DEFAULTS, out: g1, seed: 7, style: 'genai', dtype: 'float16', maxPosition: 512 });
+    await makeTinyModel({ ...TINY_DEFAULTS, out: g2, seed: 7, style: 'genai', dtype: 'float16', maxPosition: 512 });
+    for (const f of readdirSync(g1)) expect(Buffer.compare(readFileSync(join(g1, f)), readFileSync(join(g2, f)))).toBe(0);
+    expect(readdirSync(g1)).toContain('model.onnx.data');
   });
 
   it('keeps hidden states O(1) through 8 layers (no vanishing or exploding residual stream)', async () => {
