@@ -97,7 +97,7 @@ async function fullStatistics(
   const k1 = fits[0]!;
   const llK1 = mean(await engine.logPdf(k1, test));
   const llGmm = best === k1 ? llK1 : mean(await engine.logPdf(best, test));
-  const kde = kdeLogPdf(train, test);
+  const kde = await kdeLogPdf(train, test, { precision: 'float64', threads: settings.kernelThreads });
   let tStats = { ll: NaN, bic: NaN, dof: NaN };
   try {
     const t = await engine.fitT(train);

@@ -1,4 +1,5 @@
 import type { Matrix } from './types.js';
+import { createKernels, type KernelOptions } from './kernels/index.js';
 import { cholesky, forwardSolve, logDetFromCholesky, meanAndCovariance } from './small-linalg.js';
 
 /**
@@ -15,8 +16,9 @@ export function silvermanFactor(n: number, d: number): number {
 /**
  * Log density (nats) of the KDE built on `train` at each row of `test`, by log-sum-exp over the
  * training points; null when the data covariance is singular (e.g. a constant dimension).
+ * The train x test cross products run on the engine's kernels (onnxruntime, float64 by default).
  */
-export function kdeLogPdf(train: Matrix, test: Matrix): Float64Array | null {
+export async function kdeLogPdf(train: Matrix, test: Matrix, kernel: KernelOptions = { precision: 'float64' }): Promise<Float64Array | null> {
   const n = train.rows, d = train.cols, m = test.rows;
   if (test.cols !== d) throw new RangeError(`kde: train has ${d} columns, test ${test.cols}`);
   const { mean, cov } = meanAndCovariance(train.data, n, d, 1);
@@ -30,24 +32,18 @@ export function kdeLogPdf(train: Matrix, test: Matrix): Float64Array | null {
   const zTrain = whiten(train, L, mean);
   const zTest = whiten(test, L, mean);
   const normTrain = rowNorms(zTrain, n, d);
+  const normTest = rowNorms(zTest, m, d);
+  const kernels = createKernels(zTrain, n, d, kernel);
   const out = new Float64Array(m);
-  const exps = new Float64Array(n);
-  for (let j = 0; j < m; j++) {
-    const tj = j * d;
-    let nj = 0;
-    for (let c = 0; c < d; c++) nj += zTest[tj + c]! * zTest[tj + c]!;
-    let max = -Infinity;
-    for (let i = 0; i < n; i++) {
-      const ti = i * d;
-      let dot = 0;
-      for (let c = 0; c < d; c++) dot += zTrain[ti + c]! * zTest[tj + c]!;
-      const e = -0.5 * Math.max(0, normTrain[i]! + nj - 2 * dot);
-      exps[i] = e;
-      if (e > max) max = e;
-    }
-    let s = 0;
-    for (let i = 0; i < n; i++) s += Math.exp(exps[i]! - max);
-    out[j] = max + Math.log(s) + logNorm;
+  const BLOCK = 1024; // test rows per product: bounds the [n, block] buffer
+  for (let j0 = 0; j0 < m; j0 += BLOCK) {
+    const b = Math.min(BLOCK, m - j0);
+    const dots = await kernels.crossDot(zTest.subarray(j0 * d, (j0 + b) * d), b); // [n, b]
+    const max = new Float64Array(b).fill(-Infinity), sum = new Float64Array(b);
+    const e = (i: number, j: number) => -0.5 * Math.max(0, normTrain[i]! + normTest[j0 + j]! - 2 * dots[i * b + j]!);
+    for (let i = 0; i < n; i++) for (let j = 0; j < b; j++) { const v = e(i, j); if (v > max[j]!) max[j] = v; }
+    for (let i = 0; i < n; i++) for (let j = 0; j < b; j++) sum[j]! += Math.exp(e(i, j) - max[j]!);
+    for (let j = 0; j < b; j++) out[j0 + j] = max[j]! + Math.log(sum[j]!) + logNorm;
   }
   return out;
 }

@@ -75,16 +75,27 @@ function componentPieces(p: GmmParams, c: number): Piece {
 function pairIsUnimodal(A: Piece, B: Piece, wa: number, wb: number, d: number, gridPoints: number): boolean {
   const la = Math.log(wa / (wa + wb)), lb = Math.log(wb / (wa + wb));
   const M = new Float64Array(d * d), rhs = new Float64Array(d), y = new Float64Array(d), x = new Float64Array(d);
-  const logDensity: number[] = [];
-  for (let g = 0; g <= gridPoints; g++) {
-    const a = g / gridPoints;
+  const at = (a: number): number => {
+    if (a === 0 || a === 1) {
+      const mean = a === 0 ? A.mean : B.mean; // the ridgeline's ends are the two means: no solve needed
+      return logAddExp(la + logNormal(mean, A, d), lb + logNormal(mean, B, d));
+    }
     for (let i = 0; i < d * d; i++) M[i] = (1 - a) * A.precision[i]! + a * B.precision[i]!;
     for (let i = 0; i < d; i++) rhs[i] = (1 - a) * A.precisionMean[i]! + a * B.precisionMean[i]!;
     const L = cholesky(M, d);
-    if (!L) return false;
+    if (!L) return NaN;
     forwardSolve(L, d, rhs, y);
     backSolve(L, d, y, x);
-    logDensity.push(logAddExp(la + logNormal(x, A, d), lb + logNormal(x, B, d)));
+    return logAddExp(la + logNormal(x, A, d), lb + logNormal(x, B, d));
+  };
+  // most pairs of a fitted mixture are far apart: a midpoint below both ends settles it with one solve
+  const ends = [at(0), at(1)];
+  if (at(0.5) < Math.min(ends[0]!, ends[1]!)) return false;
+  const logDensity: number[] = [];
+  for (let g = 0; g <= gridPoints; g++) {
+    const v = at(g / gridPoints);
+    if (Number.isNaN(v)) return false;
+    logDensity.push(v);
   }
   let maxima = 0;
   for (let g = 0; g < logDensity.length; g++) {
