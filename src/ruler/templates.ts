@@ -10,9 +10,9 @@ export const NOISE_HAYSTACK = 'The grass is green. The sky is blue. The sun is y
 /** Value kinds of a needle: words ("adj-noun"), 7-digit numbers, or uuid4 strings. */
 export type NeedleKind = 'words' | 'numbers' | 'uuids';
 
-/** The needle sentence; `kindLabel` is e.g. "numbers" or, with one answer, "number". */
-export function needleSentence(kindLabel: string, key: string, value: string): string {
-  return `One of the special magic ${kindLabel} for ${key} is: ${value}.`;
+/** The needle sentence; RULER keeps the plural kind ("numbers") here even when the template is singular. */
+export function needleSentence(kind: string, key: string, value: string): string {
+  return `One of the special magic ${kind} for ${key} is: ${value}.`;
 }
 
 /**
