@@ -90,11 +90,18 @@ export function rewriteForCapture(model: ModelProto, g: ModelGeometry, opts: Sur
     const past = node(`${s}/Sub_past`, 'Sub', [total, chunk]);
     absPositions = node(`${s}/Add_positions`, 'Add', [pos, past]);
   }
+  // rows of a [1, seq, width] tensor, or of a flattened [seq, width] one (batch 1) put back to [1, P, width]
+  let axis0: string | undefined;
+  const gatherRows = (name: string, x: string, flat: boolean): string => {
+    if (!flat) return node(`${name}/Gather`, 'Gather', [x, pos], { axis: 1 });
+    axis0 ??= constant('/capture/Constant_axis0', [0]);
+    return node(`${name}/Unsqueeze`, 'Unsqueeze', [node(`${name}/Gather`, 'Gather', [x, pos], { axis: 0 }), axis0]);
+  };
   for (const t of taps) {
     const s = `/capture/layers.${t.layer}`;
-    const h = node(`${s}/hidden/Gather`, 'Gather', [t.hidden, pos], { axis: 1 });
+    const h = gatherRows(`${s}/hidden`, t.hidden, t.hiddenFlat);
     hiddenRows.push(toHalf(`${s}/hidden/Cast`, h, t.elemType));
-    let q = node(`${s}/queries/Gather`, 'Gather', [t.queries, pos], { axis: 1 });
+    let q = gatherRows(`${s}/queries`, t.queries, t.queriesFlat);
     if (t.packed) {
       q = node(`${s}/queries/Slice`, 'Slice', [q, ...qSlice]);
     }

@@ -21,10 +21,14 @@ export interface Projection {
 export interface LayerTaps {
   layer: number;
   hidden: string;
+  /** true when `hidden` is flattened to [tokens, hidden] (Gemm exports): gather along axis 0, batch 1 */
+  hiddenFlat: boolean;
   /** tensor holding the pre-RoPE queries in columns [0, qWidth) of its last axis */
   queries: string;
   /** true when `queries` is a packed q|k|v output whose first qWidth columns are q */
   packed: boolean;
+  /** true when `queries` is [tokens, width] (a Gemm projection) */
+  queriesFlat: boolean;
   present: { key: string; value: string };
   elemType: number;
 }
@@ -119,9 +123,7 @@ export function findLayerTaps(graph: GraphProto, ix: GraphIndex, g: ModelGeometr
   const qWidth = g.nHeads * g.headDim;
   const kvWidth = g.nKvHeads * g.headDim;
   const packedWidth = qWidth + 2 * kvWidth;
-  const lookedFor =
-    `a MatMul, Gemm or MatMulNBits reading the attention input with a weight of [${g.hiddenSize}, ${qWidth}] ` +
-    `(or a packed qkv of [${g.hiddenSize}, ${packedWidth}])`;
+  const weightShapes = `a weight of [${g.hiddenSize}, ${qWidth}] (or a packed qkv of [${g.hiddenSize}, ${packedWidth}])`;
   const taps: LayerTaps[] = [];
   for (let l = 0; l < g.nLayers; l++) {
     const present = presentOutputs(graph, l);
@@ -139,19 +141,37 @@ export function findLayerTaps(graph: GraphProto, ix: GraphIndex, g: ModelGeometr
     }
     if (k.node === v.node) {
       if (k.outDim !== packedWidth) throw new UserError(`layer ${l}: keys and values come from one projection of width ${k.outDim}, expected a packed qkv of ${packedWidth}`);
-      taps.push({ layer: l, hidden: k.input, queries: k.output, packed: true, present: { key: present.key, value: present.value }, elemType: k.elemType });
+      const flat = k.kind === 'Gemm';
+      taps.push({ layer: l, hidden: k.input, hiddenFlat: flat, queries: k.output, queriesFlat: flat, packed: true, present: { key: present.key, value: present.value }, elemType: k.elemType });
       continue;
     }
-    const candidates = (ix.consumers.get(k.input) ?? [])
+    // a Gemm reads a flattened copy of the attention input: look through Reshape/Flatten
+    const isFlatten = (n: NodeProto | undefined) => n !== undefined && (n.opType === 'Reshape' || n.opType === 'Flatten') && n.domain === '';
+    const flattener = ix.producer.get(k.input);
+    const attnInput = k.kind === 'Gemm' && isFlatten(flattener) ? flattener!.input[0]! : k.input;
+    const readers = (ix.consumers.get(attnInput) ?? []).flatMap((n) => (isFlatten(n) ? (ix.consumers.get(n.output[0]!) ?? []) : [n]));
+    const candidates = readers
       .filter((n) => n !== k.node && n !== v.node)
       .map((n) => asProjection(n, ix))
       .filter((p): p is Projection => p !== undefined && p.inDim === g.hiddenSize && p.outDim === qWidth);
     if (candidates.length !== 1) {
       const what = candidates.length === 0 ? 'cannot find the q projection' : `found ${candidates.length} candidate q projections`;
-      throw new UserError(`layer ${l}: ${what}: looked for ${lookedFor} "${k.input}" (the input of the k projection ${k.node.name || k.output})`);
+      throw new UserError(
+        `layer ${l}: ${what}: looked for a MatMul, Gemm or MatMulNBits reading the attention input "${attnInput}" ` +
+          `(the input of the k projection ${k.node.name || k.output}) with ${weightShapes}`,
+      );
     }
     const q = candidates[0]!;
-    taps.push({ layer: l, hidden: k.input, queries: q.output, packed: false, present: { key: present.key, value: present.value }, elemType: q.elemType });
+    taps.push({
+      layer: l,
+      hidden: attnInput,
+      hiddenFlat: attnInput === k.input && k.kind === 'Gemm',
+      queries: q.output,
+      queriesFlat: q.kind === 'Gemm',
+      packed: false,
+      present: { key: present.key, value: present.value },
+      elemType: q.elemType,
+    });
   }
   return taps;
 }

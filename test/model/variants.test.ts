@@ -1,0 +1,139 @@
+import { afterAll, describe, expect, it } from 'vitest';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fromBinary, toBinary } from '@bufbuild/protobuf';
+import { ModelProtoSchema, type ModelProto, type TensorProto } from 'onnx-buf';
+import { makeTinyModel, TINY_DEFAULTS, type MakeTinyModelOptions } from '../../src/model/make-tiny-model.js';
+import { closeCaptureSession, createCaptureSession, emptyKvCache, runChunk } from '../../src/model/session.js';
+import { fromHalfArray } from '../../src/model/half.js';
+import { DT, floatTensor, int64Tensor, makeNode } from '../../src/model/onnx-graph.js';
+import { referenceForward } from './reference-llama.js';
+
+// Export variants seen in the wild, made by editing a tiny export: a q bias kept as its
+// own Add (Qwen-style), Gemm projections on a flattened input, and genai's unpacked
+// q/k/v MatMuls feeding GroupQueryAttention. The surgery must find q in each.
+
+const dirs: string[] = [];
+afterAll(() => {
+  for (const d of dirs) rmSync(d, { recursive: true, force: true });
+});
+
+async function edited(opts: Partial<MakeTinyModelOptions>, edit: (m: ModelProto, dir: string) => void): Promise<string> {
+  const dir = mkdtempSync(join(tmpdir(), 'poc-variant-'));
+  dirs.push(dir);
+  await makeTinyModel({ ...TINY_DEFAULTS, maxPosition: 256, ...opts, out: dir });
+  const model = fromBinary(ModelProtoSchema, readFileSync(join(dir, 'model.onnx')));
+  edit(model, dir);
+  writeFileSync(join(dir, 'model.onnx'), toBinary(ModelProtoSchema, model));
+  return dir;
+}
+
+/** float32 values of an external initializer. */
+function externalValues(dir: string, t: TensorProto): Float32Array {
+  const entry = (k: string) => t.externalData.find((e) => e.key === k)!.value;
+  const bytes = readFileSync(join(dir, entry('location')));
+  const offset = Number(entry('offset'));
+  return new Float32Array(bytes.buffer.slice(bytes.byteOffset + offset, bytes.byteOffset + offset + Number(entry('length'))));
+}
+
+const ids = Array.from({ length: 24 }, (_, i) => (i * 29 + 7) % 500);
+const positions = [0, 11, 23];
+
+async function capture(dir: string) {
+  const s = await createCaptureSession(dir, { ep: 'cpu', threads: 1 });
+  const r = await runChunk(s, { inputIds: ids, capturePositions: positions, past: emptyKvCache(s) });
+  await closeCaptureSession(s);
+  return { hidden: fromHalfArray(r.hiddenF16), queries: fromHalfArray(r.queriesF16) };
+}
+
+/** max over elements of |got - want| beyond one float16 rounding, relative to rms(want) */
+function excess(got: Float32Array, want: ArrayLike<number>): number {
+  let ss = 0;
+  let worst = 0;
+  for (let i = 0; i < want.length; i++) {
+    ss += want[i]! ** 2;
+    worst = Math.max(worst, Math.abs(got[i]! - want[i]!) - 2 ** -11 * Math.abs(want[i]!));
+  }
+  return worst / Math.sqrt(ss / want.length);
+}
+
+/** reference rows [L, P, width] of per-layer [T, width] arrays */
+function rows(perLayer: Float64Array[], width: number): Float64Array {
+  const out = new Float64Array(perLayer.length * positions.length * width);
+  perLayer.forEach((x, l) => positions.forEach((p, i) => out.set(x.subarray(p * width, (p + 1) * width), (l * positions.length + i) * width)));
+  return out;
+}
+
+describe('surgery on export variants (float32; tolerance: one float16 rounding + 1e-4 of the rms)', () => {
+  it('a q bias kept as a separate Add is part of the captured queries', async () => {
+    const Q = 64;
+    const bias = Array.from({ length: Q }, (_, i) => 0.5 * Math.sin(i));
+    const dir = await edited({ layers: 2 }, (m) => {
+      const g = m.graph!;
+      const i = g.node.findIndex((n) => n.name === '/model/layers.1/self_attn/q_proj/MatMul');
+      const mm = g.node[i]!;
+      const raw = mm.output[0]!;
+      mm.output[0] = `${raw}_nobias`;
+      g.initializer.push(floatTensor('model.layers.1.self_attn.q_proj.bias', DT.FLOAT, bias, [Q]));
+      g.node.splice(i + 1, 0, makeNode('Add', ['model.layers.1.self_attn.q_proj.bias', mm.output[0]!], [raw], '/model/layers.1/self_attn/q_proj/Add'));
+    });
+    const ref = referenceForward(dir, ids);
+    const want = rows(ref.queries, Q);
+    // layer 1's queries carry the bias (layer 0 is untouched)
+    for (let i = 0; i < positions.length; i++) for (let c = 0; c < Q; c++) want[(positions.length + i) * Q + c]! += bias[c]!;
+    const got = await capture(dir);
+    expect(excess(got.queries, want)).toBeLessThan(1e-4);
+    expect(excess(got.hidden, rows(ref.hidden, 64))).toBeLessThan(1e-4);
+  });
+
+  it('Gemm projections on a flattened [tokens, hidden] input', async () => {
+    const dir = await edited({ layers: 2 }, (m) => {
+      const g = m.graph!;
+      const sizes = new Map(g.initializer.map((t) => [t.name, t.dims.map(Number)]));
+      g.initializer.push(int64Tensor('flat_shape', [-1, 64]));
+      g.node = g.node.flatMap((n) => {
+        if (!/self_attn\/[qkv]_proj\/MatMul$/.test(n.name)) return [n];
+        const out = sizes.get(n.input[1]!)![1]!;
+        const base = n.name.replace(/MatMul$/, '');
+        g.initializer.push(int64Tensor(`${base}unflat_shape`, [1, -1, out]));
+        return [
+          makeNode('Reshape', [n.input[0]!, 'flat_shape'], [`${base}Reshape_flat`], `${base}Reshape_flat`),
+          makeNode('Gemm', [`${base}Reshape_flat`, n.input[1]!], [`${base}Gemm_out`], `${base}Gemm`),
+          makeNode('Reshape', [`${base}Gemm_out`, `${base}unflat_shape`], [n.output[0]!], `${base}Reshape_unflat`),
+        ];
+      });
+    });
+    const ref = referenceForward(dir, ids);
+    const got = await capture(dir);
+    expect(excess(got.queries, rows(ref.queries, 64))).toBeLessThan(1e-4);
+    expect(excess(got.hidden, rows(ref.hidden, 64))).toBeLessThan(1e-4);
+  });
+
+  it('genai with unpacked q/k/v MatMuls feeding GroupQueryAttention', async () => {
+    const [H, Q, KV] = [64, 64, 32];
+    const dir = await edited({ style: 'genai', layers: 2 }, (m, d) => {
+      const g = m.graph!;
+      g.node = g.node.flatMap((n) => {
+        if (!n.name.endsWith('/attn/qkv_proj/MatMul')) return [n];
+        const w = externalValues(d, g.initializer.find((t) => t.name === n.input[1])!);
+        const N = Q + 2 * KV;
+        const cols = (from: number, width: number) => {
+          const out = new Float32Array(H * width);
+          for (let r = 0; r < H; r++) for (let c = 0; c < width; c++) out[r * width + c] = w[r * N + from + c]!;
+          return out;
+        };
+        const base = n.name.replace('/qkv_proj/MatMul', '');
+        const parts = [['q', 0, Q], ['k', Q, KV], ['v', Q + KV, KV]] as const;
+        for (const [p, from, width] of parts) g.initializer.push(floatTensor(`${base}/${p}_proj.weight`, DT.FLOAT, cols(from, width), [H, width]));
+        const gqa = g.node.find((x) => x.opType === 'GroupQueryAttention' && x.input[0] === n.output[0])!;
+        gqa.input.splice(0, 3, ...parts.map(([p]) => `${base}/${p}_proj/MatMul/output_0`));
+        return parts.map(([p]) => makeNode('MatMul', [n.input[0]!, `${base}/${p}_proj.weight`], [`${base}/${p}_proj/MatMul/output_0`], `${base}/${p}_proj/MatMul`));
+      });
+    });
+    const ref = referenceForward(dir, ids);
+    const got = await capture(dir);
+    expect(excess(got.queries, rows(ref.queries, Q))).toBeLessThan(1e-4);
+    expect(excess(got.hidden, rows(ref.hidden, H))).toBeLessThan(1e-4);
+  });
+});
