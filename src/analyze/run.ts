@@ -1,6 +1,6 @@
 import os from 'node:os';
 import { dirname, resolve } from 'node:path';
-import { mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { openNpz, type NpzReader } from '../npz/index.js';
 import { UserError } from '../errors.js';
 import type { Shard } from '../cli/parse.js';
@@ -71,6 +71,10 @@ export async function runAnalysis(opts: AnalyzeOptions): Promise<AnalyzeResult> 
   } catch (err) {
     throw new UserError(`${(err as Error).message}; --units must be a per-unit csv written by poc analyze (or a new path)`);
   }
+  checkRunSettings(unitsCsv, {
+    kMax: opts.kMax, covariance: opts.covariance, granularity: opts.granularity, holdout: opts.holdout, alpha: opts.alpha,
+    seed: opts.seed, kvHeads: plan.nKvHeads,
+  });
   const done = new Set(existing.map(unitId));
   for (const b of plan.bad) {
     const row = badFileRow(b);
@@ -157,6 +161,26 @@ export async function runAnalysis(opts: AnalyzeOptions): Promise<AnalyzeResult> 
     unitsCsv, report: out, figures: report.figures, unitsPlanned: planned, unitsAnalysed: analysed, unitsSkipped: skipped,
     badFiles: bad, workerThreads: pool.threads, seconds: (performance.now() - started) / 1000,
   };
+}
+
+/** Path of the settings record kept beside a units csv. */
+export function settingsPath(unitsCsv: string): string {
+  return `${unitsCsv}.settings.json`;
+}
+
+/**
+ * Resuming appends to the csv, so the rows must come from the same settings: the first run
+ * records them beside the csv and later runs (and shards sharing the csv) must match.
+ */
+function checkRunSettings(unitsCsv: string, settings: Record<string, string | number>): void {
+  const path = settingsPath(unitsCsv);
+  if (existsSync(path)) {
+    const before = JSON.parse(readFileSync(path, 'utf8')) as Record<string, unknown>;
+    const diffs = Object.keys(settings).filter((k) => before[k] !== settings[k]).map((k) => `${k} ${String(before[k])} -> ${settings[k]}`);
+    if (diffs.length > 0) throw new UserError(`${unitsCsv} was written with other settings (${diffs.join(', ')}); pass a new --units path or the same flags`);
+    return;
+  }
+  writeFileSync(path, `${JSON.stringify(settings, null, 2)}\n`);
 }
 
 /** A CSV row that records a skipped file (layer and head -1), so reports built from shards list it. */

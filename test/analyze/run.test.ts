@@ -135,6 +135,8 @@ describe('analyze on a planted corpus', () => {
     const third = await runAnalysis(opts({ out }));
     expect(third.unitsAnalysed).toBe(0);
     expect(readFileSync(csv, 'utf8').trim().split('\n').length).toBe(N_UNITS + 1);
+    // resuming with other settings would mix incomparable rows: refused
+    await expect(runAnalysis(opts({ out, seed: 1 }))).rejects.toThrow(/other settings \(seed 0 -> 1\)/);
   });
 
   it('skips a truncated and a mismatched file, lists them in the report, and analyses the rest', async () => {
