@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -7,6 +7,7 @@ import { closeCaptureSession, createCaptureSession, emptyKvCache, runChunk } fro
 import { cudaProviderInstalled } from '../../src/model/providers.js';
 import { formatDoctorReport, runDoctor } from '../../src/model/doctor.js';
 import { UserError } from '../../src/errors.js';
+import { main } from '../../src/cli/main.js';
 
 let dir = '';
 beforeAll(async () => {
@@ -80,6 +81,19 @@ describe('doctor', () => {
       if (!r.cudaInstalled) expect(text).toMatch(/cuda provider: not installed.*npm run setup:cuda/);
     } finally {
       rmSync(home, { recursive: true, force: true });
+    }
+  });
+
+  it('poc doctor prints the report and exits 0', async () => {
+    const out = vi.spyOn(process.stdout, 'write').mockImplementation(() => true);
+    try {
+      expect(await main(['node', 'poc', 'doctor'])).toBe(0);
+      const text = out.mock.calls.map((c) => String(c[0])).join('');
+      expect(text).toMatch(/^onnxruntime-node 1\.\d+\.\d+ on node v\d+/);
+      expect(text).toMatch(/cpu\s+loads/);
+      expect(text).toMatch(/free disk at /);
+    } finally {
+      out.mockRestore();
     }
   });
 });

@@ -1,0 +1,33 @@
+/**
+ * The model layer's public API (what capture, demo and the CLI use).
+ *
+ * Chunked prefill with captures, for a prompt of token ids `ids`:
+ *
+ *   const s = await createCaptureSession(modelDir, { ep: 'auto', withKeys });
+ *   let past = emptyKvCache(s);                       // past.length = 0
+ *   for (let start = 0; start < ids.length; start += chunk) {
+ *     const chunkIds = ids.slice(start, start + chunk);
+ *     // chunk-relative positions to gather (absolute p -> p - start), ascending or not, may be empty
+ *     const r = await runChunk(s, { inputIds: chunkIds, capturePositions, past });
+ *     // r.hiddenF16  [n_layers, P, hidden_size]          float16 bits
+ *     // r.queriesF16 [n_layers, P, n_heads*head_dim]    pre-RoPE, head h = columns h*head_dim..
+ *     // r.keysF16    [n_layers, n_kv_heads, P, head_dim] post-RoPE (withKeys only)
+ *     past = r.present;                                 // past.length = start + chunkIds.length
+ *   }
+ *   await closeCaptureSession(s);
+ *
+ * The corpus wants queries as [n_layers, n_heads, T_sub, head_dim]: a transpose of the
+ * concatenated rows, left to the caller that assembles them.
+ */
+export { createCaptureSession, runChunk, emptyKvCache, closeCaptureSession, openSession, CUDA_HINT } from './session.js';
+export type { CaptureSession, CaptureSessionOptions, ChunkInput, ChunkOutput, KvCache, EpChoice } from './session.js';
+export { ensureCaptureGraph, findOnnxFile, captureCacheDir } from './capture-graph.js';
+export type { CaptureGraph } from './capture-graph.js';
+export { CAPTURE_IO, SURGERY_VERSION, rewriteForCapture } from './capture-surgery.js';
+export type { SurgeryStats } from './capture-surgery.js';
+export { readModelConfig, geometryOf } from './config.js';
+export type { LlamaConfig, ModelGeometry } from './config.js';
+export { makeTinyModel, tinyConfig, TINY_DEFAULTS } from './make-tiny-model.js';
+export type { MakeTinyModelOptions, MakeTinyModelResult } from './make-tiny-model.js';
+export { runDoctor, formatDoctorReport } from './doctor.js';
+export { toHalfBits, fromHalfBits, toHalfArray, fromHalfArray } from './half.js';
