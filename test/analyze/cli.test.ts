@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import os from 'node:os';
@@ -30,6 +30,26 @@ describe('poc analyze / poc merge (built CLI, worker threads)', () => {
     const m = run(['merge', '--out', join(root, 'm', 'merged.md'), join(root, 'r', 'report.units.csv')]);
     expect(m.status, m.stderr).toBe(0);
     expect(readFileSync(join(root, 'm', 'merged.md'), 'utf8')).toContain('| units rejecting K=1 (ΔBIC > 10) | 66.7 % | 98 % |');
+  });
+
+  it('a re-run after SIGKILL completes the units without duplicates', async () => {
+    const out = join(root, 'k', 'report.md');
+    const csvPath = join(root, 'k', 'report.units.csv');
+    const args = [BIN, 'analyze', '--corpus', join(root, 'corpus'), '--out', out, '--k-max', '3', '--threads', '1'];
+    const child = spawn(process.execPath, args, { stdio: 'ignore' });
+    const lines = () => (existsSync(csvPath) ? readFileSync(csvPath, 'utf8').split('\n').length - 2 : 0);
+    for (let waited = 0; lines() < 3 && waited < 60_000; waited += 10) await new Promise((r) => setTimeout(r, 10));
+    child.kill('SIGKILL');
+    await new Promise((r) => child.on('exit', r));
+    const before = lines();
+    expect(before).toBeGreaterThanOrEqual(3);
+    expect(before).toBeLessThanOrEqual(12); // usually 3 or 4: the kill lands while units are still running
+    const again = run(args.slice(1));
+    expect(again.status, again.stderr).toBe(0);
+    expect(again.stderr).toMatch(new RegExp(`analysed ${12 - before} unit\\(s\\), ${before} already done, of 12`));
+    const rows = readFileSync(csvPath, 'utf8').trim().split('\n').slice(1).map((l) => l.split(',').slice(0, 4).join(','));
+    expect(rows.length).toBe(12);
+    expect(new Set(rows).size).toBe(12);
   });
 
   it('exits 1 with one line for a folder without corpus files and for a missing shard', () => {
