@@ -158,8 +158,8 @@ print(json.dumps({k: [z[k].dtype.str, list(z[k].shape)] for k in z.files}))
 
   it('completes after a SIGKILL mid-run, with every file valid and no partial left', async () => {
     const out = join(root, 'killed');
-    const args = [BIN, 'capture', '--task', 'vt', '--model', modelDir, '--source', 'synthetic', '--max-length', '3000',
-      '--t-sub', '256', '--prompts', '4', '--chunk', '64', '--ep', 'cpu', '--out', out];
+    const args = [BIN, 'capture', '--task', 'vt', '--model', modelDir, '--source', 'synthetic', '--max-length', '1200',
+      '--t-sub', '128', '--prompts', '4', '--chunk', '128', '--ep', 'cpu', '--out', out];
     const child = spawn(process.execPath, args, { stdio: ['ignore', 'ignore', 'pipe'] });
     let childErr = '';
     child.stderr!.on('data', (b: Buffer) => { childErr += b.toString(); });
@@ -187,7 +187,7 @@ print(json.dumps({k: [z[k].dtype.str, list(z[k].shape)] for k in z.files}))
     const meta = await readCorpusMeta(out);
     expect(meta?.tasks).toEqual({ vt: [0, 1, 2, 3] });
     for (const f of await listCorpusFiles(out)) expect((await validateCorpusFile(f.path, meta)).problems).toEqual([]);
-  });
+  }, 300_000);
 });
 
 describe('poc capture input errors', () => {
