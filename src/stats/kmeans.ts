@@ -50,45 +50,30 @@ export async function kmeans(x: Float64Array, kernels: DataKernels, k: number, r
   const tol = ((opts.tol ?? 1e-4) * varSum) / (n * d);
 
   const centers = await kmeansPlusPlus(x, kernels, rowNorms, k, rng);
-  const labels = new Int32Array(n).fill(-1);
-  const dist = new Float64Array(n);
-  const assign = (D: Float64Array): boolean => {
-    let changed = false;
-    for (let i = 0; i < n; i++) {
-      let best = 0;
-      for (let c = 1; c < k; c++) if (D[i * k + c] < D[i * k + best]) best = c;
-      if (labels[i] !== best) changed = true;
-      labels[i] = best;
-      dist[i] = D[i * k + best];
-    }
-    return changed;
-  };
-
+  let labels: Int32Array = new Int32Array(n).fill(-1);
   let nIter = 0;
   let strict = false;
   for (let it = 0; it < maxIter; it++) {
     nIter = it + 1;
-    const changed = assign(await squaredDistances(kernels, rowNorms, centers, k));
+    // one kernel call: labels for the current centres plus the sums that give the next ones
+    const step = await kernels.kmeansStep(centers, k);
+    let changed = false;
+    for (let i = 0; i < n && !changed; i++) if (step.labels[i] !== labels[i]) changed = true;
+    labels = step.labels;
     if (it > 0 && !changed) {
       strict = true;
       break;
     }
-    const next = new Float64Array(k * d);
-    const counts = new Float64Array(k);
-    for (let i = 0; i < n; i++) {
-      const c = labels[i];
-      counts[c]++;
-      for (let j = 0; j < d; j++) next[c * d + j] += x[i * d + j];
-    }
+    const next = step.sums;
     // an empty cluster takes the point farthest from its centre, as scikit-learn relocates them
     const taken = new Set<number>();
     for (let c = 0; c < k; c++) {
-      if (counts[c] > 0) {
-        for (let j = 0; j < d; j++) next[c * d + j] /= counts[c];
+      if (step.counts[c] > 0) {
+        for (let j = 0; j < d; j++) next[c * d + j] /= step.counts[c];
         continue;
       }
       let far = -1;
-      for (let i = 0; i < n; i++) if (!taken.has(i) && (far < 0 || dist[i] > dist[far])) far = i;
+      for (let i = 0; i < n; i++) if (!taken.has(i) && (far < 0 || step.minDist[i] > step.minDist[far])) far = i;
       taken.add(far);
       for (let j = 0; j < d; j++) next[c * d + j] = x[far * d + j];
     }
@@ -97,7 +82,7 @@ export async function kmeans(x: Float64Array, kernels: DataKernels, k: number, r
     centers.set(next);
     if (shift <= tol) break;
   }
-  if (!strict) assign(await squaredDistances(kernels, rowNorms, centers, k));
+  if (!strict) labels = (await kernels.kmeansStep(centers, k)).labels;
   return { labels, centers, nIter };
 }
 

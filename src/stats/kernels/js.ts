@@ -2,11 +2,13 @@
  * The kernels in plain float64 loops: the reference the onnxruntime graphs are tested
  * against, and the path for small inputs where session calls cost more than the work.
  */
-import type { DataKernels } from './types.js';
+import type { DataKernels, KMeansStep } from './types.js';
 
 /** Binds the float64 loop kernels to X [n, d] (copied to float64 once). */
 export function createJsKernels(X: Float32Array | Float64Array, n: number, d: number): DataKernels {
   const x = X instanceof Float64Array ? X : Float64Array.from(X);
+  const rowNorms = new Float64Array(n);
+  for (let i = 0; i < n; i++) for (let j = 0; j < d; j++) rowNorms[i] += x[i * d + j] ** 2;
 
   const whitenInto = (W: Float64Array, b: Float64Array, k: number, visit: (i: number, c: number, z: Float64Array) => void) => {
     const m = k * d;
@@ -24,6 +26,18 @@ export function createJsKernels(X: Float32Array | Float64Array, n: number, d: nu
       }
       for (let c = 0; c < k; c++) visit(i, c, z);
     }
+  };
+
+  const crossDot = async (C: Float64Array, k: number): Promise<Float64Array> => {
+    const out = new Float64Array(n * k);
+    for (let i = 0; i < n; i++) {
+      for (let c = 0; c < k; c++) {
+        let s = 0;
+        for (let j = 0; j < d; j++) s += x[i * d + j] * C[c * d + j];
+        out[i * k + c] = s;
+      }
+    }
+    return out;
   };
 
   return {
@@ -70,16 +84,28 @@ export function createJsKernels(X: Float32Array | Float64Array, n: number, d: nu
       }
       return { means, scatter };
     },
-    async crossDot(C, k) {
-      const out = new Float64Array(n * k);
+    crossDot,
+    async kmeansStep(C, k): Promise<KMeansStep> {
+      const dots = await crossDot(C, k);
+      const half = new Float64Array(k);
+      for (let c = 0; c < k; c++) for (let j = 0; j < d; j++) half[c] += 0.5 * C[c * d + j] ** 2;
+      const labels = new Int32Array(n);
+      const minDist = new Float64Array(n);
+      const sums = new Float64Array(k * d);
+      const counts = new Float64Array(k);
       for (let i = 0; i < n; i++) {
+        let best = 0;
+        let bestScore = -Infinity;
         for (let c = 0; c < k; c++) {
-          let s = 0;
-          for (let j = 0; j < d; j++) s += x[i * d + j] * C[c * d + j];
-          out[i * k + c] = s;
+          const score = dots[i * k + c] - half[c];
+          if (score > bestScore) [best, bestScore] = [c, score];
         }
+        labels[i] = best;
+        minDist[i] = Math.max(0, rowNorms[i] - 2 * bestScore);
+        counts[best]++;
+        for (let j = 0; j < d; j++) sums[best * d + j] += x[i * d + j];
       }
-      return out;
+      return { labels, minDist, sums, counts };
     },
   };
 }

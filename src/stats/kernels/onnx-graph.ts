@@ -24,13 +24,14 @@ import {
   type ValueInfoProto,
 } from 'onnx-buf';
 
-export type ElemType = 'float32' | 'float64';
+export type ElemType = 'float32' | 'float64' | 'int64';
 /** an attribute value: integer, integer list or float (strings are not needed here) */
 export type AttrValue = number | number[] | { float: number };
 
 const ELEM: Record<ElemType, TensorProto_DataType> = {
   float32: TensorProto_DataType.FLOAT,
   float64: TensorProto_DataType.DOUBLE,
+  int64: TensorProto_DataType.INT64,
 };
 
 export interface GraphBuilder {

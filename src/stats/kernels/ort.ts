@@ -9,7 +9,7 @@ import * as ort from 'onnxruntime-node';
 import { createGraph, type ElemType } from './onnx-graph.js';
 import type { DataKernels, KernelOptions } from './types.js';
 
-type GraphKind = 'mahalanobis' | 'whiten' | 'moments' | 'crossdot';
+type GraphKind = 'mahalanobis' | 'whiten' | 'moments' | 'crossdot' | 'kmeans';
 
 const sessions = new Map<string, Promise<ort.InferenceSession>>();
 
@@ -41,6 +41,20 @@ function buildGraph(kind: GraphKind, d: number, elem: ElemType): Uint8Array {
     const second = g.node('MatMul', [g.node('Transpose', [weighted], { perm: [0, 2, 1] }), weighted]); // [k, d, d]
     g.output(first, elem, ['k', d + 1]);
     g.output(second, elem, ['k', d, d]);
+  } else if (kind === 'kmeans') {
+    // Ct = [C^T; -|c|^2/2]: score = x.c - |c|^2/2, the nearest centre has the largest score
+    const Ct = g.input('Ct', elem, [d + 1, 'k']);
+    const score = g.node('MatMul', [Xa, Ct]); // [n, k]
+    const labels = g.node('ArgMax', [score], { axis: 1, keepdims: 0 }); // int64 [n]
+    const best = g.node('ReduceMax', [score], { axes: [1], keepdims: 0 }); // [n]
+    const depth = g.node('Slice', [g.node('Shape', [Ct]), g.ints([1]), g.ints([2])]);
+    const offOn = g.node('Concat', [g.node('Reshape', [g.scalar(0, elem), g.ints([1])]), g.node('Reshape', [g.scalar(1, elem), g.ints([1])])], { axis: 0 });
+    const onehot = g.node('OneHot', [labels, depth, offOn], { axis: -1 }); // [n, k]
+    // the ones column of Xa turns the last output column into the counts
+    const sums = g.node('MatMul', [g.node('Transpose', [onehot], { perm: [1, 0] }), Xa]); // [k, d+1]
+    g.output(labels, 'int64', ['n']);
+    g.output(best, elem, ['n']);
+    g.output(sums, elem, ['k', d + 1]);
   } else {
     const Ct = g.input('Ct', elem, [d + 1, 'k']);
     g.output(g.node('MatMul', [Xa, Ct]), elem, ['n', 'k']);
@@ -83,7 +97,10 @@ export function createOrtKernels(X: Float32Array | Float64Array, n: number, d: n
     xa[i * (d + 1) + d] = 1;
   }
   const xTensor = new ort.Tensor(elem, xa, [n, d + 1]);
-  const get = (kind: GraphKind) => session(kind, d, elem, threads, providers);
+  const rowNorms = new Float64Array(n);
+  for (let i = 0; i < n; i++) for (let j = 0; j < d; j++) rowNorms[i] += X[i * d + j] ** 2;
+  // the k-means graphs do ~10 MFLOP per call: a thread pool costs more in wake-ups than it saves
+  const get = (kind: GraphKind) => session(kind, d, elem, kind === 'kmeans' || kind === 'crossdot' ? 1 : threads, providers);
 
   /** [W; -b] as [d+1, k*d] in the graph's precision */
   const augmented = (W: Float64Array, b: Float64Array) => {
@@ -139,6 +156,35 @@ export function createOrtKernels(X: Float32Array | Float64Array, n: number, d: n
       for (let c = 0; c < k; c++) for (let j = 0; j < d; j++) Ct[j * k + c] = C[c * d + j];
       const out = await s.run({ Xa: xTensor, Ct: new ort.Tensor(elem, toElem(Ct, elem), [d + 1, k]) });
       return toF64(out[s.outputNames[0]].data);
+    },
+    async kmeansStep(C, k) {
+      const s = await get('kmeans');
+      const Ct = new Float64Array((d + 1) * k);
+      for (let c = 0; c < k; c++) {
+        let half = 0;
+        for (let j = 0; j < d; j++) {
+          Ct[j * k + c] = C[c * d + j];
+          half += 0.5 * C[c * d + j] ** 2;
+        }
+        Ct[d * k + c] = -half;
+      }
+      const out = await s.run({ Xa: xTensor, Ct: new ort.Tensor(elem, toElem(Ct, elem), [d + 1, k]) });
+      const labels64 = out[s.outputNames[0]].data as BigInt64Array;
+      const best = out[s.outputNames[1]].data as Float32Array | Float64Array;
+      const raw = out[s.outputNames[2]].data as Float32Array | Float64Array;
+      const labels = new Int32Array(n);
+      const minDist = new Float64Array(n);
+      for (let i = 0; i < n; i++) {
+        labels[i] = Number(labels64[i]);
+        minDist[i] = Math.max(0, rowNorms[i] - 2 * best[i]);
+      }
+      const sums = new Float64Array(k * d);
+      const counts = new Float64Array(k);
+      for (let c = 0; c < k; c++) {
+        for (let j = 0; j < d; j++) sums[c * d + j] = raw[c * (d + 1) + j];
+        counts[c] = Math.round(raw[c * (d + 1) + d]);
+      }
+      return { labels, minDist, sums, counts };
     },
   };
 }

@@ -36,4 +36,17 @@ export interface DataKernels {
   weightedMoments(R: Float64Array, sumR: Float64Array, k: number): Promise<{ means: Float64Array; scatter: Float64Array }>;
   /** Dot products with k centres C [k, d]: out[i, c] = x_i . c_c, [n, k]. */
   crossDot(C: Float64Array, k: number): Promise<Float64Array>;
+  /**
+   * One Lloyd step against centres C [k, d]: the nearest centre of each row (first on ties),
+   * its squared distance, and the per-label row sums [k, d] and counts [k], in one pass.
+   */
+  kmeansStep(C: Float64Array, k: number): Promise<KMeansStep>;
+}
+
+export interface KMeansStep {
+  labels: Int32Array; // [n]
+  /** squared distance of each row to its centre [n] */
+  minDist: Float64Array;
+  sums: Float64Array; // [k, d]
+  counts: Float64Array; // [k]
 }
