@@ -32,6 +32,8 @@ export interface AnalyzeOptions {
   maxUnits?: number;
   /** planted-alternative draws for the KS power table in the report (default 20) */
   powerDraws?: number;
+  /** aborting stops dispatching units; those running finish and are written, then UserError */
+  signal?: AbortSignal;
 }
 
 export interface AnalyzeResult {
@@ -109,16 +111,17 @@ export async function runAnalysis(opts: AnalyzeOptions): Promise<AnalyzeResult> 
     const inFlight = new Set<Promise<void>>();
     let firstError: unknown;
     let cursor = 0;
-    while (cursor < limit && firstError === undefined) {
+    const stop = () => firstError !== undefined || opts.signal?.aborted === true;
+    while (cursor < limit && !stop()) {
       const fileIdx = todo[cursor]!.fileIdx;
       const file = plan.files[fileIdx]!;
       let reader: NpzReader | undefined;
       try {
         reader = await openNpz(file.path);
-        while (cursor < limit && todo[cursor]!.fileIdx === fileIdx && firstError === undefined) {
+        while (cursor < limit && todo[cursor]!.fileIdx === fileIdx && !stop()) {
           const layer = todo[cursor]!.layer;
           const units = await readLayerUnits(reader, file, layer, opts.granularity, plan.groupSize);
-          while (cursor < limit && todo[cursor]!.fileIdx === fileIdx && todo[cursor]!.layer === layer) {
+          while (cursor < limit && todo[cursor]!.fileIdx === fileIdx && todo[cursor]!.layer === layer && !stop()) {
             const unit = units[todo[cursor]!.head]!;
             cursor++;
             const key = { task: file.task, promptIdx: file.promptIdx, layer, head: unit.head };
@@ -145,6 +148,9 @@ export async function runAnalysis(opts: AnalyzeOptions): Promise<AnalyzeResult> 
     }
     await Promise.all(inFlight);
     if (firstError !== undefined) throw firstError;
+    if (opts.signal?.aborted) {
+      throw new UserError(`interrupted after ${analysed} unit(s), all written to ${unitsCsv}; run the same command again to resume`);
+    }
   } finally {
     progress.done();
     await pool.close();

@@ -79,7 +79,7 @@ export async function analyzeUnit(
   if (bad !== undefined) return { ...base, status: `non-finite value in row ${bad}`, seconds: elapsed(started) };
 
   try {
-    return await fullStatistics(X, train, test, base, key, settings, engine, unitSeed, started);
+    return await fullStatistics(train, test, base, settings, engine, unitSeed, started);
   } catch (err) {
     // degenerate data the engine refuses (duplicate rows, a constant dimension): a reported failure for this unit
     return { ...base, status: `fit failed: ${(err as Error).message}`, seconds: elapsed(started) };
@@ -87,10 +87,8 @@ export async function analyzeUnit(
 }
 
 async function fullStatistics(
-  X: Matrix, train: Matrix, test: Matrix, base: UnitResult, key: UnitKey, settings: UnitSettings, engine: FitEngine,
-  unitSeed: number, started: number,
+  train: Matrix, test: Matrix, base: UnitResult, settings: UnitSettings, engine: FitEngine, unitSeed: number, started: number,
 ): Promise<UnitResult> {
-  void X; void key;
   const fits: GmmFit[] = await engine.sweep(train, { kMax: settings.kMax, covariance: settings.covariance, seed: unitSeed });
   let best = fits[0]!;
   for (const f of fits) if (f.bic < best.bic) best = f;

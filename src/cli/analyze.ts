@@ -1,5 +1,6 @@
 import { Command } from 'commander';
 import { runAnalysis } from '../analyze/run.js';
+import { withInterruptSignal } from './signals.js';
 import { choiceArg, floatArg, intArg, shardArg, type Shard } from './parse.js';
 
 export function registerAnalyze(program: Command): void {
@@ -24,7 +25,7 @@ export function registerAnalyze(program: Command): void {
       corpus: string; out: string; units?: string; kMax: number; covariance: 'full' | 'diag'; granularity: 'kv' | 'q';
       kvHeads?: number; holdout: number; alpha: number; seed: number; shard?: Shard; threads?: number;
     }) => {
-      const r = await runAnalysis({ ...o });
+      const r = await withInterruptSignal((signal) => runAnalysis({ ...o, signal }));
       const bad = r.badFiles.length > 0 ? `, ${r.badFiles.length} file(s) skipped (listed in the report)` : '';
       process.stderr.write(
         `analysed ${r.unitsAnalysed} unit(s), ${r.unitsSkipped} already done, of ${r.unitsPlanned}${bad} in ${r.seconds.toFixed(1)} s on ${Math.max(r.workerThreads, 1)} thread(s)\n` +

@@ -139,6 +139,20 @@ describe('analyze on a planted corpus', () => {
     await expect(runAnalysis(opts({ out, seed: 1 }))).rejects.toThrow(/other settings \(seed 0 -> 1\)/);
   });
 
+  it('stops at a safe point when aborted: running units are written, the rest resumes later', async () => {
+    const out = join(root, 'abort', 'report.md');
+    const controller = new AbortController();
+    let seen = 0;
+    const progressStream = { write: () => { if (++seen === 2) controller.abort(); return true; } };
+    await expect(runAnalysis(opts({ out, signal: controller.signal, progressStream }))).rejects.toThrow(/interrupted after \d+ unit/);
+    const partial = readUnitsCsv(join(root, 'abort', 'report.units.csv')).length;
+    expect(partial).toBeGreaterThanOrEqual(2);
+    expect(partial).toBeLessThan(N_UNITS);
+    const r = await runAnalysis(opts({ out }));
+    expect(r.unitsSkipped + r.unitsAnalysed).toBe(N_UNITS);
+    expect(byUnit(readUnitsCsv(r.unitsCsv))).toEqual(byUnit(single));
+  });
+
   it('skips a truncated and a mismatched file, lists them in the report, and analyses the rest', async () => {
     const dir = join(root, 'bad-corpus');
     mkdirSync(dir);
