@@ -1,8 +1,8 @@
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { access, constants, mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { access, constants, mkdir, readdir, readFile, realpath, rename, rm, writeFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
+import { basename, dirname, join, resolve } from 'node:path';
 import { fromBinary, toBinary } from '@bufbuild/protobuf';
 import { ModelProtoSchema, TensorProto_DataLocation, type ModelProto } from 'onnx-buf';
 import { UserError } from '../errors.js';
@@ -15,7 +15,7 @@ export interface CaptureGraph {
   path: string;
   /** the export it was made from */
   sourcePath: string;
-  /** folder its external-data locations are relative to (the export's folder) */
+  /** folder its external-data locations are relative to (the export's, or the real one behind symlinks) */
   externalDataDir: string;
   geometry: ModelGeometry;
   cached: boolean;
@@ -67,39 +67,38 @@ export async function readModelProto(path: string): Promise<{ model: ModelProto;
 
 /**
  * Return the capture graph of a model folder, rewriting the export only when no graph for
- * this source (sha256 of its .onnx bytes), options and surgery version exists yet. It is
- * written beside the source so external data locations resolve when loaded by path; if
- * that folder is read-only, into the cache folder (onnxruntime refuses data paths that
- * leave the model's folder, even through symlinks, so such a graph is loaded from bytes
- * with externalDataDir as the initializer folder).
+ * this source (sha256 of its .onnx bytes and where its data really lives), options and
+ * surgery version exists yet. It is written beside the source, where it loads by path;
+ * when that folder is read-only or its data files are symlinks (the Hugging Face cache),
+ * into the cache folder: onnxruntime refuses external data that resolves outside the
+ * model's folder, so such a graph names the real data files and is loaded from bytes with
+ * `externalDataDir` as the initializer folder.
  */
 export async function ensureCaptureGraph(modelDir: string, opts: SurgeryOptions & PlacementOptions): Promise<CaptureGraph> {
   const started = performance.now();
   const geometry = geometryOf(await readModelConfig(modelDir));
   const sourcePath = resolve(await findOnnxFile(modelDir));
+  const sourceDir = dirname(sourcePath);
   const { model, bytes } = await readModelProto(sourcePath);
+  const data = await resolveExternalData(model, sourceDir);
   const key = createHash('sha256')
     .update(bytes)
-    .update(JSON.stringify({ v: SURGERY_VERSION, withKeys: opts.withKeys, geometry }))
+    .update(JSON.stringify({ v: SURGERY_VERSION, withKeys: opts.withKeys, geometry, data: data.symlinked ? [...data.renames] : [] }))
     .digest('hex')
     .slice(0, 16);
   const fileName = `${PREFIX}${key}${opts.withKeys ? '-keys' : ''}.onnx`;
-  const besideSource = join(dirname(sourcePath), fileName);
-  // identical graphs of different folders (same architecture, other weights) must not share
-  // a cache entry: its symlinks point at one folder's data
+  const besideSource = join(sourceDir, fileName);
+  // per folder, so graphs of two folders with the same architecture never collide
   const folderKey = createHash('sha256').update(sourcePath).update(key).digest('hex').slice(0, 16);
   const inCache = join(captureCacheDir(), 'capture-graphs', folderKey, fileName);
-  const inCacheOnly = opts.location === 'cache';
-  for (const p of inCacheOnly ? [inCache] : [besideSource, inCache]) {
-    if (existsSync(p)) return { path: p, sourcePath, externalDataDir: dirname(sourcePath), geometry, cached: true, rewriteMs: performance.now() - started };
-  }
+  const useCache = opts.location === 'cache' || data.symlinked || !(await writable(sourceDir));
+  const target = useCache ? inCache : besideSource;
+  const found = { sourcePath, externalDataDir: data.dir, geometry };
+  if (existsSync(target)) return { ...found, path: target, cached: true, rewriteMs: performance.now() - started };
   const stats = rewriteForCapture(model, geometry, { withKeys: opts.withKeys });
+  if (data.symlinked) renameLocations(model, data.renames);
   const out = toBinary(ModelProtoSchema, model);
-  let target = besideSource;
-  if (inCacheOnly || !(await writable(dirname(sourcePath)))) {
-    target = inCache;
-    await mkdir(dirname(inCache), { recursive: true });
-  }
+  await mkdir(dirname(target), { recursive: true });
   const tmp = `${target}.tmp-${process.pid}`;
   try {
     await writeFile(tmp, out);
@@ -108,7 +107,42 @@ export async function ensureCaptureGraph(modelDir: string, opts: SurgeryOptions 
     await rm(tmp, { force: true });
     throw e;
   }
-  return { path: target, sourcePath, externalDataDir: dirname(sourcePath), geometry, cached: false, stats, rewriteMs: performance.now() - started };
+  return { ...found, path: target, cached: false, stats, rewriteMs: performance.now() - started };
+}
+
+/** Where the external data of a graph really is: one folder, and each location's real file name. */
+async function resolveExternalData(model: ModelProto, sourceDir: string): Promise<{ dir: string; renames: Map<string, string>; symlinked: boolean }> {
+  const locations = new Set<string>();
+  for (const t of model.graph?.initializer ?? []) {
+    if (t.dataLocation !== TensorProto_DataLocation.EXTERNAL) continue;
+    const loc = t.externalData.find((e) => e.key === 'location')?.value;
+    if (loc) locations.add(loc);
+  }
+  const renames = new Map<string, string>();
+  const dirs = new Set<string>();
+  let symlinked = false;
+  for (const loc of [...locations].sort()) {
+    const path = join(sourceDir, loc);
+    let real: string;
+    try {
+      real = await realpath(path);
+    } catch {
+      throw new UserError(`the export's external data file ${path} is missing: download or copy it beside the .onnx file`);
+    }
+    if (real !== path) symlinked = true;
+    renames.set(loc, basename(real));
+    dirs.add(dirname(real));
+  }
+  if (dirs.size > 1) throw new UserError(`the external data files of ${sourceDir} live in several folders (${[...dirs].join(', ')}): put them in one folder`);
+  return { dir: symlinked ? [...dirs][0]! : sourceDir, renames, symlinked };
+}
+
+/** Point every external initializer at its real file name. */
+function renameLocations(model: ModelProto, renames: Map<string, string>): void {
+  for (const t of model.graph?.initializer ?? []) {
+    const entry = t.externalData.find((e) => e.key === 'location');
+    if (entry && renames.has(entry.value)) entry.value = renames.get(entry.value)!;
+  }
 }
 
 async function writable(dir: string): Promise<boolean> {
@@ -118,15 +152,4 @@ async function writable(dir: string): Promise<boolean> {
   } catch {
     return false;
   }
-}
-
-/** Distinct external-data file locations referenced by the graph's initializers. */
-export function externalLocations(model: ModelProto): string[] {
-  const locs = new Set<string>();
-  for (const t of model.graph?.initializer ?? []) {
-    if (t.dataLocation !== TensorProto_DataLocation.EXTERNAL) continue;
-    const loc = t.externalData.find((e) => e.key === 'location')?.value;
-    if (loc) locs.add(loc);
-  }
-  return [...locs];
 }

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, rmSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { makeTinyModel, TINY_DEFAULTS } from '../../src/model/make-tiny-model.js';
@@ -62,6 +62,39 @@ describe('capture graph placement', () => {
       if (saved === undefined) delete process.env.POC_CACHE;
       else process.env.POC_CACHE = saved;
       rmSync(cache, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('models in the Hugging Face cache layout (files are symlinks into blobs/)', () => {
+  it('captures from a snapshot folder, with the graph in the cache naming the real blobs', async () => {
+    const root = mkdtempSync(join(tmpdir(), 'poc-hfl-'));
+    const saved = process.env.POC_CACHE;
+    process.env.POC_CACHE = join(root, 'poc-cache');
+    try {
+      const snap = join(root, 'snapshots', 'rev');
+      mkdirSync(join(root, 'blobs'));
+      mkdirSync(snap, { recursive: true });
+      readdirSync(dir)
+        .filter((f) => !f.startsWith('poc-capture-'))
+        .forEach((f, i) => {
+          copyFileSync(join(dir, f), join(root, 'blobs', `blob${i}`));
+          symlinkSync(`../../blobs/blob${i}`, join(snap, f));
+        });
+      const s = await createCaptureSession(snap, { ep: 'cpu', threads: 1 });
+      expect(s.graph.path.startsWith(join(root, 'poc-cache'))).toBe(true);
+      expect(readdirSync(snap).some((f) => f.startsWith('poc-capture-'))).toBe(false);
+      const plain = await createCaptureSession(dir, { ep: 'cpu', threads: 1 });
+      const ids = [3, 1, 4, 1, 5, 9, 2, 6];
+      const a = await runChunk(s, { inputIds: ids, capturePositions: [0, 7], past: emptyKvCache(s) });
+      const b = await runChunk(plain, { inputIds: ids, capturePositions: [0, 7], past: emptyKvCache(plain) });
+      expect(Buffer.from(a.queriesF16.buffer).equals(Buffer.from(b.queriesF16.buffer))).toBe(true);
+      await closeCaptureSession(s);
+      await closeCaptureSession(plain);
+    } finally {
+      if (saved === undefined) delete process.env.POC_CACHE;
+      else process.env.POC_CACHE = saved;
+      rmSync(root, { recursive: true, force: true });
     }
   });
 });
