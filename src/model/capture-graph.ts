@@ -26,6 +26,7 @@ export interface CaptureGraph {
 
 const PREFIX = 'poc-capture-';
 
+/** Where a rewritten graph may be written. */
 export interface PlacementOptions {
   /** 'auto': beside the source when its folder is writable, else the cache; 'cache': always the cache (leaves a shared model folder untouched) */
   location?: 'auto' | 'cache';

@@ -21,6 +21,7 @@ export const CAPTURE_IO = {
   keys: 'capture_keys',
 } as const;
 
+/** What the capture graph emits beyond hidden states and queries. */
 export interface SurgeryOptions {
   /** also emit capture_keys (post-RoPE keys at the captured positions) */
   withKeys: boolean;

@@ -25,6 +25,7 @@ import { toHalfArray } from './half.js';
 
 /** Small helpers over the onnx-buf (ONNX 1.20) messages, shared by builders and surgery. */
 
+/** ONNX element types (TensorProto.DataType), e.g. DT.FLOAT16. */
 export const DT = TensorProto_DataType;
 
 /** Attribute values accepted by `attr`: ints/floats/strings/tensors and their lists. */
@@ -134,6 +135,7 @@ export interface GraphBuilder {
   weight(name: string, elemType: number, dims: number[], raw: Uint8Array): string;
 }
 
+/** Naming and domain of one node added through GraphBuilder.op. */
 export interface OpOptions {
   /** explicit output names (e.g. graph outputs); default `${node}_output_k` */
   outputs?: string[];

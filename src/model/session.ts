@@ -11,6 +11,7 @@ import { cudaProviderInstalled, failureReason } from './providers.js';
 /** Execution provider choice of `--ep`. */
 export type EpChoice = 'auto' | 'cuda' | 'cpu';
 
+/** How to open a capture session (provider, threads, outputs, graph placement). */
 export interface CaptureSessionOptions {
   ep?: EpChoice;
   /** intra-op threads; default: the cores available to this process */
