@@ -3,6 +3,7 @@ import { resolve } from 'node:path';
 import { UserError } from '../errors.js';
 import { writeReport } from '../report/index.js';
 import { dedupe, parseUnitsCsv } from './units-csv.js';
+import { settingsPath } from './run.js';
 import type { UnitResult } from './unit.js';
 
 /** Options of `poc merge`. */
@@ -22,6 +23,22 @@ export interface MergeResult {
   duplicates: number;
 }
 
+/**
+ * The run settings recorded beside the shards (absent for csv files from elsewhere); shards
+ * analysed with different settings cannot share a report.
+ */
+function shardSettings(shards: string[]): Record<string, string | number> {
+  let first: { path: string; text: string; value: Record<string, string | number> } | undefined;
+  for (const path of shards) {
+    const sidecar = settingsPath(path);
+    if (!existsSync(sidecar)) continue;
+    const text = JSON.stringify(JSON.parse(readFileSync(sidecar, 'utf8')));
+    if (!first) first = { path, text, value: JSON.parse(text) as Record<string, string | number> };
+    else if (first.text !== text) throw new UserError(`shards ${first.path} and ${path} were analysed with different settings (see their .settings.json)`);
+  }
+  return first?.value ?? {};
+}
+
 /** Builds one report from per-unit CSV shards written by `poc analyze --shard i/n`. */
 export async function runMerge(opts: MergeOptions): Promise<MergeResult> {
   if (opts.shards.length === 0) throw new UserError('no shard csv files given; pass the <out>.units.csv files of every shard');
@@ -34,10 +51,11 @@ export async function runMerge(opts: MergeOptions): Promise<MergeResult> {
       throw new UserError(`${(err as Error).message}; merge takes per-unit csv files written by poc analyze`);
     }
   }
+  const settings = shardSettings(opts.shards);
   const unique = dedupe(rows);
   const out = resolve(opts.out);
   const { figures } = await writeReport(out, unique, {
-    sources: opts.shards.join(' '), alpha: opts.alpha ?? 0.05, powerDraws: opts.powerDraws,
+    ...settings, alpha: opts.alpha ?? (settings.alpha as number | undefined) ?? 0.05, sources: opts.shards.join(' '), powerDraws: opts.powerDraws,
   });
   return { report: out, figures, units: unique.filter((r) => r.layer >= 0).length, duplicates: rows.length - unique.length };
 }

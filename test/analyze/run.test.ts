@@ -108,6 +108,12 @@ describe('analyze on a planted corpus', () => {
       csvs.push(r.unitsCsv);
     }
     const merged = await runMerge({ out: join(root, 'merged', 'report.md'), shards: csvs, powerDraws: 0 });
+    expect(readFileSync(join(root, 'merged', 'report.md'), 'utf8')).toContain('kMax = 4');
+    // a shard from a run with other settings cannot join the report
+    const alien = join(root, 'alien.units.csv');
+    copyFileSync(csvs[0]!, alien);
+    writeFileSync(`${alien}.settings.json`, readFileSync(`${csvs[0]!}.settings.json`, 'utf8').replace('"seed": 0', '"seed": 1'));
+    await expect(runMerge({ out: join(root, 'm2', 'r.md'), shards: [csvs[1]!, alien], powerDraws: 0 })).rejects.toThrow(/different settings/);
     expect(merged.units).toBe(N_UNITS);
     const rows = csvs.flatMap((c) => readUnitsCsv(c));
     expect(byUnit(rows)).toEqual(byUnit(single));
