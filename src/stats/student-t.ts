@@ -127,7 +127,8 @@ export async function fitStudentT(X: Matrix, opts: StudentTOptions = {}): Promis
     const mom = await kernels.weightedMoments(u, Float64Array.of(su), 1);
     mean = mom.means;
     scatter = mom.scatter;
-    for (let t = 0; t < d * d; t++) scatter[t] /= n;
+    // PX-EM (Liu, Rubin & Wu 1998): dividing by sum(u) rather than n converges in far fewer iterations
+    for (let t = 0; t < d * d; t++) scatter[t] /= su;
     for (let j = 0; j < d; j++) scatter[j * d + j] += reg;
     ({ delta, logDetU } = await distances(kernels, mean, scatter, d));
     dof = bestDof(delta, d, logDetU, range);
