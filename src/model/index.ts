@@ -27,7 +27,7 @@ export { CAPTURE_IO, SURGERY_VERSION, rewriteForCapture } from './capture-surger
 export type { SurgeryStats } from './capture-surgery.js';
 export { readModelConfig, geometryOf } from './config.js';
 export type { LlamaConfig, ModelGeometry } from './config.js';
-export { makeTinyModel, tinyConfig, TINY_DEFAULTS } from './make-tiny-model.js';
+export { makeTinyModel, ensureTinyModel, tinyConfig, TINY_DEFAULTS } from './make-tiny-model.js';
 export type { MakeTinyModelOptions, MakeTinyModelResult } from './make-tiny-model.js';
 export { runDoctor, formatDoctorReport } from './doctor.js';
 export { toHalfBits, fromHalfBits, toHalfArray, fromHalfArray } from './half.js';

@@ -1,9 +1,12 @@
+import { createHash } from 'node:crypto';
+import { existsSync } from 'node:fs';
 import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { toBinary } from '@bufbuild/protobuf';
 import { ModelProtoSchema } from 'onnx-buf';
 import { UserError } from '../errors.js';
 import { buildTinyTokenizer, TINY_MIN_VOCAB, TINY_SPECIAL_TOKENS } from '../prompt/tiny-tokenizer.js';
+import { captureCacheDir } from './capture-graph.js';
 import type { LlamaConfig } from './config.js';
 import { buildOptimumExport, type BuiltExport } from './export-optimum.js';
 import { buildGenaiExport } from './export-genai.js';
@@ -167,4 +170,18 @@ function concatBytes(chunks: Uint8Array[]): Uint8Array {
     at += c.byteLength;
   }
   return out;
+}
+
+/**
+ * The folder of a tiny model built with `opts` (defaults otherwise) under the poc cache,
+ * building it on first use; `--model tiny` and `poc demo` resolve to this.
+ */
+export async function ensureTinyModel(opts: Partial<Omit<MakeTinyModelOptions, 'out'>> = {}, cacheDir = captureCacheDir()): Promise<string> {
+  const o = { ...TINY_DEFAULTS, ...opts };
+  // keyed by every option: another size or seed is another folder
+  const key = createHash('sha256').update(JSON.stringify(Object.entries(o).sort())).digest('hex').slice(0, 12);
+  const dir = join(cacheDir, 'tiny-models', `${o.style}-${o.dtype}-L${o.layers}-${key}`);
+  // tokenizer_config.json is renamed into place last: present means complete
+  if (!existsSync(join(dir, 'tokenizer_config.json'))) await makeTinyModel({ ...o, out: dir });
+  return dir;
 }

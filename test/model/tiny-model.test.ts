@@ -1,8 +1,8 @@
 import { afterAll, describe, expect, it, vi } from 'vitest';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { makeTinyModel, TINY_DEFAULTS } from '../../src/model/make-tiny-model.js';
+import { ensureTinyModel, makeTinyModel, TINY_DEFAULTS } from '../../src/model/make-tiny-model.js';
 import { main } from '../../src/cli/main.js';
 import { readSafetensors } from './reference-llama.js';
 
@@ -70,6 +70,17 @@ describe('make-tiny-model', () => {
     await makeTinyModel({ ...TINY_DEFAULTS, out: g2, seed: 7, style: 'genai', dtype: 'float16', maxPosition: 512 });
     for (const f of readdirSync(g1)) expect(Buffer.compare(readFileSync(join(g1, f)), readFileSync(join(g2, f)))).toBe(0);
     expect(readdirSync(g1)).toContain('model.onnx.data');
+  });
+
+  it('ensureTinyModel builds once per option set under the cache folder', async () => {
+    const cache = fresh();
+    const a = await ensureTinyModel({ layers: 1 }, cache);
+    const mtime = statSync(join(a, 'model.onnx')).mtimeMs;
+    expect(await ensureTinyModel({ layers: 1 }, cache)).toBe(a);
+    expect(statSync(join(a, 'model.onnx')).mtimeMs).toBe(mtime);
+    const b = await ensureTinyModel({ layers: 1, seed: 3 }, cache);
+    expect(b).not.toBe(a);
+    expect(JSON.parse(readFileSync(join(b, 'config.json'), 'utf8')).num_hidden_layers).toBe(1);
   });
 
   it('keeps hidden states O(1) through 8 layers (no vanishing or exploding residual stream)', async () => {
