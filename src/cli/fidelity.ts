@@ -1,5 +1,5 @@
 import { Command } from 'commander';
-import { NotBuiltError } from '../errors.js';
+import { runFidelity } from '../fidelity/run.js';
 import { floatArg, fractionListArg, intArg } from './parse.js';
 
 export function registerFidelity(program: Command): void {
@@ -11,7 +11,12 @@ export function registerFidelity(program: Command): void {
     .option('--k-max <n>', 'largest number of mixture components', intArg(1, 64), 10)
     .option('--future <f>', 'latest fraction of sampled positions used as future queries', floatArg(0.01, 0.9), 0.2)
     .option('--keep <list>', 'keep fractions for recall and kept mass', fractionListArg, [0.1, 0.25, 0.5])
-    .action(async () => {
-      throw new NotBuiltError('fidelity');
+    .action(async (o: { corpus: string; out: string; kMax: number; future: number; keep: number[] }) => {
+      const r = await runFidelity(o);
+      const failed = r.summary.failed.length > 0 ? `, ${r.summary.failed.length} failed (listed in the report)` : '';
+      process.stderr.write(
+        `scored ${r.rows.length} unit(s)${failed} in ${r.seconds.toFixed(1)} s (${r.summary.meanSecondsPerUnit.toFixed(2)} s/unit)\n` +
+        `wrote ${r.report} and ${r.unitsCsv}\n`,
+      );
     });
 }

@@ -1,0 +1,69 @@
+import { openNpz, halfToFloat32, type NdArray, type NpzReader } from '../npz/index.js';
+import { UserError } from '../errors.js';
+import { planCorpus, type CorpusPlan, type FilePlan } from '../analyze/corpus-units.js';
+import type { RopeScaling } from '../model/config.js';
+import type { RopeSettings } from './rope.js';
+
+/**
+ * A corpus as fidelity needs it: the analysis plan (files, GQA grouping), the RoPE
+ * settings from meta.json, every file carrying `keys`; and one layer of a file read as
+ * float32 queries, keys and positions.
+ */
+
+export interface FidelityPlan extends CorpusPlan {
+  rope: RopeSettings;
+}
+
+/** One layer of one file, float16 upcast. */
+export interface LayerData {
+  /** pre-RoPE queries [q_heads, T, d] */
+  queries: Float32Array;
+  /** post-RoPE keys [kv_heads, T, d] */
+  keys: Float32Array;
+  positions: Int32Array; // [T]
+}
+
+const WITH_KEYS_HINT = 'capture it with `poc capture --with-keys`';
+
+/** Plans the corpus and checks what fidelity needs; UserError when keys or RoPE settings are missing. */
+export async function planFidelityCorpus(dir: string): Promise<FidelityPlan> {
+  const plan = await planCorpus(dir, undefined);
+  const model = plan.meta?.model ?? {};
+  const headDim = model.head_dim ?? plan.files[0]?.headDim;
+  if (typeof model.rope_theta !== 'number' || typeof headDim !== 'number') {
+    throw new UserError(`meta.json in ${dir} has no model.rope_theta; ${WITH_KEYS_HINT} (it records the RoPE settings)`);
+  }
+  const scaling = (model.rope_scaling ?? null) as RopeScaling | null;
+  if (scaling !== null && scaling.rope_type !== 'llama3') {
+    throw new UserError(`meta.json in ${dir}: rope_scaling type ${String(scaling.rope_type)} is not supported (only llama3 or none)`);
+  }
+  for (const file of plan.files) {
+    const reader = await openNpz(file.path);
+    try {
+      const keys = reader.field('keys');
+      if (!keys) throw new UserError(`${file.path} has no keys field; ${WITH_KEYS_HINT}`);
+      const expected = [file.nLayers, plan.nKvHeads, file.tSub, file.headDim];
+      if (keys.shape.join(',') !== expected.join(',')) {
+        throw new UserError(`${file.path}: keys shape [${keys.shape.join(', ')}], expected [${expected.join(', ')}]; recapture with --with-keys`);
+      }
+    } finally {
+      await reader.close();
+    }
+  }
+  return { ...plan, rope: { headDim, theta: model.rope_theta, scaling } };
+}
+
+/** Positions and one layer's queries and keys of an open corpus file. */
+export async function readLayer(reader: NpzReader, file: FilePlan, layer: number): Promise<LayerData> {
+  const positions = (await reader.read('positions')).data as Int32Array;
+  if (positions.length !== file.tSub) throw new Error(`positions has ${positions.length} entries, queries ${file.tSub}`);
+  return {
+    queries: asFloat32(await reader.readAxis0('queries', layer, 1)),
+    keys: asFloat32(await reader.readAxis0('keys', layer, 1)),
+    positions,
+  };
+}
+
+function asFloat32(arr: NdArray): Float32Array {
+  return arr.dtype === 'float16' ? halfToFloat32(arr.data as Uint16Array) : Float32Array.from(arr.data as ArrayLike<number>);
+}

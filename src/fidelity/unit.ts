@@ -1,0 +1,135 @@
+import { sweepK } from '../stats/gmm.js';
+import type { KernelOptions } from '../stats/kernels/index.js';
+import { meanAndCovariance } from '../stats/small-linalg.js';
+import { spearman } from '../stats/spearman.js';
+import type { GmmFit } from '../stats/types.js';
+import { seedFrom } from '../util/rng.js';
+import type { UnitKey } from '../analyze/unit.js';
+import { groupAttention, keptMassAt, logMassRatio, recallAt } from './metrics.js';
+import { averageRotation, rotateRows, rotateRowsToPositions, rotationAt } from './rope.js';
+import { gaussianLogScores, meanExpLogScores, mixtureLogScores, type KeyRows } from './scores.js';
+
+/**
+ * One fidelity unit (a kv head's group of query heads in one prompt and layer): split the
+ * sampled positions in time, compute the true mean attention of the future queries to the
+ * seen keys, and score the three predictions from the seen queries against it.
+ */
+
+export const METHODS = ['gaussian', 'mixture', 'empirical'] as const;
+export type Method = (typeof METHODS)[number];
+
+export interface FidelitySettings {
+  /** latest fraction of the sampled positions whose queries are the future */
+  future: number;
+  /** keep fractions for recall and kept mass */
+  keep: number[];
+  kMax: number;
+  seed: number;
+  /** RoPE inverse frequencies [d/2] of the model (llama3 scaling included) */
+  invFreq: Float64Array;
+  /** future positions the empirical prediction rotates every seen query to (evenly spaced); default 32 */
+  empiricalPositions?: number;
+  kernel?: KernelOptions;
+}
+
+export interface FidelityUnitInput {
+  key: UnitKey;
+  /** pre-RoPE queries of the group's query heads [groupSize, T, d] */
+  queries: Float32Array;
+  groupSize: number;
+  /** post-RoPE keys of this kv head [T, d] at the same positions */
+  keys: Float32Array;
+  /** sampled positions [T], ascending */
+  positions: Int32Array;
+  headDim: number;
+}
+
+export interface FidelityResult extends UnitKey {
+  nSeen: number;
+  nFuture: number;
+  /** largest BIC-best K among the group's heads (the mixture each head gets is its own) */
+  bestK: number;
+  bestKByHead: number[];
+  rho: Record<Method, number>;
+  /** [keep fraction index] */
+  recall: Record<Method, number[]>;
+  keptMass: Record<Method, number[]>;
+  /** true attention mass of the true top keys: the best any prediction can keep */
+  oracleMass: number[];
+  /** ln(predicted total / true total), mean over heads */
+  logMass: Record<Method, number>;
+  seconds: number;
+  status: string;
+}
+
+/** Scores the three predictions on one unit; a unit whose fit fails gets NaN metrics and the reason in status. */
+export async function fidelityUnit(input: FidelityUnitInput, settings: FidelitySettings): Promise<FidelityResult> {
+  const started = performance.now();
+  const { positions, headDim: d, groupSize } = input;
+  const T = positions.length;
+  const nFuture = Math.max(1, Math.round(settings.future * T));
+  const nSeen = T - nFuture;
+  const base = emptyResult(input.key, nSeen, nFuture, settings.keep.length);
+  try {
+    if (nSeen < 2) throw new Error(`only ${nSeen} seen position(s)`);
+    const keys: KeyRows = { data: Float64Array.from(input.keys.subarray(0, nSeen * d)), n: nSeen, d };
+    const futurePositions = positions.subarray(nSeen);
+    const meanRotation = averageRotation(settings.invFreq, futurePositions);
+    const empiricalRotations = evenlySpaced(futurePositions, settings.empiricalPositions ?? 32).map((p) => rotationAt(settings.invFreq, p));
+    const perHead: Record<Method | 'truth', Float64Array[]> = { truth: [], gaussian: [], mixture: [], empirical: [] };
+    const bestKByHead: number[] = [];
+    for (let h = 0; h < groupSize; h++) {
+      const q = input.queries.subarray(h * T * d, (h + 1) * T * d);
+      const seen = Float64Array.from(q.subarray(0, nSeen * d));
+      const future = Float64Array.from(q.subarray(nSeen * d));
+      perHead.truth.push(await meanExpLogScores(rotateRowsToPositions(future, futurePositions, settings.invFreq), nFuture, keys, settings.kernel));
+      // kvpress: biased (divide by n) moments of the pre-RoPE queries, then the averaged rotation
+      const { mean, cov } = meanAndCovariance(seen, nSeen, d, 0);
+      perHead.gaussian.push(gaussianLogScores(mean, cov, meanRotation, keys));
+      const best = await bestMixture(seen, nSeen, d, settings, seedFrom(settings.seed, input.key.task, input.key.promptIdx, input.key.layer, input.key.head, h));
+      bestKByHead.push(best.k);
+      perHead.mixture.push(mixtureLogScores(best, meanRotation, keys));
+      const rotated = new Float64Array(empiricalRotations.length * nSeen * d);
+      empiricalRotations.forEach((r, i) => rotated.set(rotateRows(r, seen, nSeen), i * nSeen * d));
+      perHead.empirical.push(await meanExpLogScores(rotated, empiricalRotations.length * nSeen, keys, settings.kernel));
+    }
+    const truth = groupAttention(perHead.truth);
+    const result: FidelityResult = { ...base, bestK: Math.max(...bestKByHead), bestKByHead, status: 'ok' };
+    result.oracleMass = settings.keep.map((f) => keptMassAt(truth, truth, f));
+    for (const m of METHODS) {
+      const predicted = groupAttention(perHead[m]);
+      result.rho[m] = spearman(truth, predicted);
+      result.recall[m] = settings.keep.map((f) => recallAt(truth, predicted, f));
+      result.keptMass[m] = settings.keep.map((f) => keptMassAt(truth, predicted, f));
+      result.logMass[m] = logMassRatio(perHead[m], perHead.truth);
+    }
+    result.seconds = (performance.now() - started) / 1000;
+    return result;
+  } catch (err) {
+    return { ...base, status: `failed: ${(err as Error).message.split('\n')[0]}`, seconds: (performance.now() - started) / 1000 };
+  }
+}
+
+/** The BIC-best full-covariance mixture of the seen queries, K capped so each component can have d + 1 points. */
+async function bestMixture(seen: Float64Array, n: number, d: number, settings: FidelitySettings, seed: number): Promise<GmmFit> {
+  const kMax = Math.max(1, Math.min(settings.kMax, Math.floor(n / (d + 1))));
+  const { fits } = await sweepK({ data: seen, rows: n, cols: d }, { kMax, covariance: 'full', seed, ...settings.kernel });
+  let best = fits[0]!;
+  for (const f of fits) if (f.bic < best.bic) best = f;
+  return best;
+}
+
+/** Up to `count` values of `values` at evenly spaced indices (all of them when there are fewer). */
+function evenlySpaced(values: Int32Array, count: number): number[] {
+  if (values.length <= count) return Array.from(values);
+  return Array.from({ length: count }, (_, i) => values[Math.floor(((i + 0.5) * values.length) / count)]!);
+}
+
+function emptyResult(key: UnitKey, nSeen: number, nFuture: number, nKeep: number): FidelityResult {
+  const perMethod = <T>(make: () => T): Record<Method, T> => ({ gaussian: make(), mixture: make(), empirical: make() });
+  const nans = () => new Array<number>(nKeep).fill(NaN);
+  return {
+    ...key, nSeen, nFuture, bestK: 0, bestKByHead: [], rho: perMethod(() => NaN), recall: perMethod(nans), keptMass: perMethod(nans),
+    oracleMass: nans(), logMass: perMethod(() => NaN), seconds: 0, status: 'ok',
+  };
+}
