@@ -15,14 +15,14 @@ function maxRelErr(a: ArrayLike<number>, b: ArrayLike<number>): number {
   return err / scale;
 }
 
-describe('ort kernels against the float64 reference kernels', () => {
+describe.each([5, 13])('ort kernels against the float64 reference kernels, d = %i', (d) => {
   const rng = createRng(3);
   const n = 300;
-  const d = 12;
   const k = 3;
   // columns with an offset of a few sd, as the centred data of a separated mixture
   const X = Float64Array.from({ length: n * d }, (_, t) => rng.normal() + 3 * Math.sin(t % d));
-  const W = Float64Array.from({ length: d * k * d }, () => rng.normal() * 0.3);
+  // each U_c upper triangular, as the kernel contract says
+  const W = Float64Array.from({ length: d * k * d }, (_, t) => ((t % d) >= Math.floor(t / (k * d)) ? rng.normal() * 0.3 : 0));
   const b = Float64Array.from({ length: k * d }, () => rng.normal());
   const R = Float64Array.from({ length: n * k }, () => rng.next());
   const sumR = new Float64Array(k);

@@ -24,6 +24,7 @@ export interface DataKernels {
   /**
    * Squared norms of the whitened rows: sq[i, k] = |x_i U_k - b_k|^2, [n, k] row-major, where
    * W = [U_1 .. U_k] is [d, k*d] row-major and b = [b_1 .. b_k] is [k*d] (b_k = mu_k U_k).
+   * Each U_k must be upper triangular (a precision Cholesky factor): backends may skip its zeros.
    */
   mahalanobis(W: Float64Array, b: Float64Array, k: number): Promise<Float64Array>;
   /** The whitened rows themselves, z[i, k*d + j] = (x_i U_k - b_k)_j, [n, k*d]. */
