@@ -1,18 +1,13 @@
 import { existsSync, statSync } from 'node:fs';
-import { mkdir, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { UserError } from '../errors.js';
 import { downloadModel } from '../hub/selections.js';
-import { captureCacheDir } from '../model/capture-graph.js';
-import { makeTinyModel, TINY_DEFAULTS } from '../model/make-tiny-model.js';
+import { ensureTinyModel } from '../model/make-tiny-model.js';
 
 /** What to type to get a real model, shown when no model was given. */
 export const EXPORT_HELP =
   'no model given: pass --model DIR (an ONNX export of Llama-3.1-8B-Instruct), set POC_MODEL, or use --model tiny for the built-in test model. ' +
   'To export: pip install "optimum[onnxruntime]" && optimum-cli export onnx --model meta-llama/Llama-3.1-8B-Instruct --task text-generation-with-past --dtype fp16 --device cuda llama31-onnx/';
-
-/** Bumped whenever the tiny model's recipe changes, so an old cached build is not reused. */
-const TINY_CACHE_NAME = 'tiny-model-v1';
 
 export interface ResolvedModel {
   dir: string;
@@ -39,22 +34,4 @@ export async function resolveModel(model: string | undefined, env: NodeJS.Proces
     return { dir: result.snapshotDir, origin: 'hub', name: spec };
   }
   throw new UserError(`--model ${spec}: no such folder, and not a hub repo id (owner/name); ${EXPORT_HELP.replace(/^no model given: /, '')}`);
-}
-
-/** The default tiny model, built into the poc cache the first time (atomically, so concurrent runs are safe). */
-export async function ensureTinyModel(): Promise<string> {
-  const dir = join(captureCacheDir(), TINY_CACHE_NAME);
-  if (existsSync(join(dir, 'config.json'))) return dir;
-  await mkdir(captureCacheDir(), { recursive: true });
-  const temp = `${dir}.partial-${process.pid}`;
-  await rm(temp, { recursive: true, force: true });
-  await makeTinyModel({ ...TINY_DEFAULTS, out: temp });
-  try {
-    await rename(temp, dir);
-  } catch (err) {
-    // another process finished first: use its copy
-    await rm(temp, { recursive: true, force: true });
-    if (!existsSync(join(dir, 'config.json'))) throw err;
-  }
-  return dir;
 }
