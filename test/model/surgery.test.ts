@@ -2,8 +2,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fromBinary, toBinary } from '@bufbuild/protobuf';
-import { ModelProtoSchema, type ModelProto } from 'onnx-buf';
+import { create, fromBinary, toBinary } from '@bufbuild/protobuf';
+import { ModelProtoSchema, StringStringEntryProtoSchema, type ModelProto } from 'onnx-buf';
 import { makeTinyModel, TINY_DEFAULTS, type MakeTinyModelOptions } from '../../src/model/make-tiny-model.js';
 import { ensureCaptureGraph } from '../../src/model/capture-graph.js';
 import { makeNode } from '../../src/model/onnx-graph.js';
@@ -83,6 +83,22 @@ describe.each([
     const withKeys = await ensureCaptureGraph(dir, { withKeys: true });
     expect(withKeys.cached).toBe(false);
     expect(withKeys.path).not.toBe(first.path);
+  });
+});
+
+describe('round trip', () => {
+  it('keeps fields newer than ONNX 1.10 (node and model metadata_props) on kept nodes', async () => {
+    const dir = await tinyModel({ layers: 2 });
+    const model = load(join(dir, 'model.onnx'));
+    const entry = create(StringStringEntryProtoSchema, { key: 'origin', value: 'test' });
+    model.graph!.node.find((n) => n.name === '/model/layers.0/self_attn/q_proj/MatMul')!.metadataProps.push(entry);
+    model.metadataProps.push(create(StringStringEntryProtoSchema, { key: 'exporter', value: 'tiny' }));
+    writeFileSync(join(dir, 'model.onnx'), toBinary(ModelProtoSchema, model));
+    const after = load((await ensureCaptureGraph(dir, { withKeys: false })).path);
+    const q = after.graph!.node.find((n) => n.name === '/model/layers.0/self_attn/q_proj/MatMul')!;
+    expect(q.metadataProps.map((e) => [e.key, e.value])).toEqual([['origin', 'test']]);
+    expect(after.metadataProps.find((e) => e.key === 'exporter')?.value).toBe('tiny');
+    expect(after.metadataProps.some((e) => e.key === 'poc.capture_graph')).toBe(true);
   });
 });
 
