@@ -10,6 +10,7 @@ import type { UnitKey } from './unit.js';
  * layer of the `queries` field at a time.
  */
 
+/** kv: a unit per kv head (its GQA group of query heads); q: a unit per query head. */
 export type Granularity = 'kv' | 'q';
 
 /** A corpus file whose `queries` header was read and matches the corpus. */
@@ -28,6 +29,7 @@ export interface BadFile {
   reason: string;
 }
 
+/** The usable files of a corpus, the skipped ones, and the GQA grouping. */
 export interface CorpusPlan {
   files: FilePlan[];
   bad: BadFile[];

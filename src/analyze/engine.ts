@@ -9,6 +9,7 @@ import type { KernelOptions } from '../stats/kernels/index.js';
  */
 export type TParams = StudentTParams;
 
+/** What analyzeUnit needs from a mixture / Student-t fitter. */
 export interface FitEngine {
   /** K = 1..kMax fits in order of K (a fit may have fewer components when some collapsed) */
   sweep(X: Matrix, opts: { kMax: number; covariance: 'full' | 'diag'; seed: number }): Promise<GmmFit[]>;

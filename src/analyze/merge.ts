@@ -15,6 +15,7 @@ export interface MergeOptions {
   alpha?: number;
 }
 
+/** What `poc merge` wrote. */
 export interface MergeResult {
   report: string;
   figures: string[];

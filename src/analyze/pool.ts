@@ -16,6 +16,7 @@ export interface UnitJob {
   settings: UnitSettings;
 }
 
+/** Runs units and resolves with their results; close() ends the workers. */
 export interface UnitPool {
   /** worker threads actually started (0 = in this thread) */
   readonly threads: number;

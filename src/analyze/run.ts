@@ -36,6 +36,7 @@ export interface AnalyzeOptions {
   signal?: AbortSignal;
 }
 
+/** What `poc analyze` did and wrote. */
 export interface AnalyzeResult {
   unitsCsv: string;
   report: string;

@@ -12,6 +12,7 @@ import { createEngine, type FitEngine } from './engine.js';
  * log-likelihoods of K=1 / best GMM / Silverman KDE / Student-t, and the mode count.
  */
 
+/** Per-unit analysis settings (the analyze flags that change a unit's numbers). */
 export interface UnitSettings {
   kMax: number;
   covariance: 'full' | 'diag';
@@ -63,6 +64,7 @@ export interface UnitResult extends UnitKey {
   status: string;
 }
 
+/** Bins of the PIT histogram kept per unit (for the report's PIT figure). */
 export const PIT_BINS = 10;
 
 /** Runs every statistic on one unit; `strata[i]` is the query head of row i (for the stratified split). */

@@ -7,11 +7,14 @@ import type { UnitResult } from './unit.js';
  * so a killed run leaves at most one partial last line, which the next run cuts off.
  */
 
+/** The columns DESIGN.md requires, in its order. */
 export const CONTRACT_COLUMNS = [
   'task', 'prompt_idx', 'layer', 'head', 'n_train', 'n_test', 'best_k', 'delta_bic_k1', 'ks_stat', 'ks_p', 'ks_pass',
   'll_test_k1', 'll_test_gmm', 'll_test_kde', 'll_test_t',
 ] as const;
+/** Our extra columns (lists are ';'-joined; status 'ok' or why the unit has no statistics). */
 export const EXTRA_COLUMNS = ['dim', 'bic_k1', 'bic_best', 'bic_t', 't_dof', 'n_modes', 'bic_by_k', 'pit_hist', 'seconds', 'status'] as const;
+/** The header we write. */
 export const UNIT_COLUMNS = [...CONTRACT_COLUMNS, ...EXTRA_COLUMNS];
 
 /** The identity of a unit in a CSV: task, prompt, layer, head. */

@@ -8,6 +8,7 @@ import { createRng } from '../util/rng.js';
  * within-layer permutation null, and breakdowns.
  */
 
+/** Headline rates over a set of units (percentages 0..100). */
 export interface Summary {
   units: number;
   /** % with delta BIC(K=1 - best) > 10 */
@@ -22,8 +23,10 @@ export interface Summary {
   pctTBeatsGmmLl: number;
 }
 
+/** Median and quartiles of a finite sample of n values. */
 export interface Quantiles { median: number; q25: number; q75: number; n: number }
 
+/** Rank stability of K* across prompts, each rho beside its within-layer permutation null. */
 export interface Stability {
   /** Spearman rho of unit-level mean K* between two halves of the prompts (alternating), over (layer, head) */
   splitHalfRho: number;
@@ -38,8 +41,10 @@ export interface Stability {
   permutations: number;
 }
 
+/** Headline rates for one task, layer or head. */
 export interface BreakdownRow extends Summary { group: string }
 
+/** Everything the report shows, computed from per-unit rows. */
 export interface Aggregates {
   summary: Summary;
   margins: { gmmMinusK1: Quantiles; gmmMinusKde: Quantiles; tMinusGmm: Quantiles };

@@ -7,6 +7,7 @@ import type { UnitResult } from '../analyze/unit.js';
  * renderer 'none'; no browser, no canvas).
  */
 
+/** One rendered figure. */
 export interface Figure {
   /** file name suffix, e.g. 'kstar-heatmap' */
   name: string;

@@ -15,6 +15,7 @@ export const PUBLISHED = {
   rho: 0.927,
 };
 
+/** What renderMarkdown needs. */
 export interface MarkdownInput {
   agg: Aggregates;
   settings: Record<string, string | number | undefined>;

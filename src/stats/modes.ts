@@ -10,6 +10,7 @@ import { backSolve, cholesky, forwardSolve, logDetFromCholesky } from './small-l
  * components that no pair shows is not seen: a documented approximation.
  */
 
+/** Modes of a mixture and which components share each. */
 export interface ModeCount {
   nModes: number;
   /** [k] mode group of each component, 0..nModes-1 in order of first appearance */

@@ -24,6 +24,7 @@ import { createRng } from '../util/rng.js';
  * 8 sd apart 5 % (random directions barely see structure along one direction in 128).
  */
 
+/** Outcome of the directional PIT-KS test on one held-out set. */
 export interface PitTestResult {
   /** KS statistic along the direction with the smallest p-value */
   ksStat: number;
