@@ -40,9 +40,24 @@ export function asProjection(node: NodeProto, ix: GraphIndex): Projection | unde
   const weightOf = (name: string | undefined) => (name ? (ix.initializer.get(name) ?? ix.constant.get(name)) : undefined);
   let p: Projection | undefined;
   if (node.opType === 'MatMul' && node.domain === '') {
+    let dims: number[] | undefined;
+    let elemType = 0;
     const w = weightOf(node.input[1]);
-    if (!w || w.dims.length !== 2) return undefined;
-    p = { node, kind: 'MatMul', input: node.input[0]!, output: node.output[0]!, inDim: Number(w.dims[0]), outDim: Number(w.dims[1]), elemType: w.dataType };
+    if (w) {
+      dims = w.dims.map(Number);
+      elemType = w.dataType;
+    } else {
+      // some exporters keep the [out, in] parameter and transpose it in the graph
+      const t = ix.producer.get(node.input[1]!);
+      const src = t?.opType === 'Transpose' ? weightOf(t.input[0]) : undefined;
+      const perm = t?.attribute.find((a) => a.name === 'perm')?.ints.map(Number);
+      if (src && src.dims.length === 2 && (!perm || (perm[0] === 1 && perm[1] === 0))) {
+        dims = [Number(src.dims[1]), Number(src.dims[0])];
+        elemType = src.dataType;
+      }
+    }
+    if (!dims || dims.length !== 2) return undefined;
+    p = { node, kind: 'MatMul', input: node.input[0]!, output: node.output[0]!, inDim: dims[0]!, outDim: dims[1]!, elemType };
   } else if (node.opType === 'Gemm' && node.domain === '') {
     const w = weightOf(node.input[1]);
     if (!w || w.dims.length !== 2 || intAttr(node, 'transA', 0) !== 0) return undefined;

@@ -110,6 +110,31 @@ describe('surgery on export variants (float32; tolerance: one float16 rounding +
     expect(excess(got.hidden, rows(ref.hidden, 64))).toBeLessThan(1e-4);
   });
 
+  it('MatMul weights kept as [out, in] parameters behind a Transpose node', async () => {
+    const dir = await edited({ layers: 2 }, (m, d) => {
+      const g = m.graph!;
+      for (const n of g.node) {
+        if (!/self_attn\/[qkv]_proj\/MatMul$/.test(n.name)) continue;
+        const w = g.initializer.find((t) => t.name === n.input[1])!;
+        const [K, N] = w.dims.map(Number) as [number, number];
+        const values = externalValues(d, w);
+        const outIn = new Float32Array(K * N);
+        for (let k = 0; k < K; k++) for (let c = 0; c < N; c++) outIn[c * K + k] = values[k * N + c]!;
+        const param = n.name.replace(/^\/(.*)\/MatMul$/, '$1.weight').replaceAll('/', '.');
+        g.initializer.push(floatTensor(param, DT.FLOAT, outIn, [N, K]));
+        g.node.push(makeNode('Transpose', [param], [`${param}_T`], `${n.name}_weight_T`, { perm: [1, 0] }));
+        n.input[1] = `${param}_T`;
+      }
+      // Transposes must precede their MatMuls: keep the graph topologically sorted
+      const transposes = g.node.filter((n) => n.opType === 'Transpose' && n.name.endsWith('_weight_T'));
+      g.node = [...transposes, ...g.node.filter((n) => !transposes.includes(n))];
+    });
+    const ref = referenceForward(dir, ids);
+    const got = await capture(dir);
+    expect(excess(got.queries, rows(ref.queries, 64))).toBeLessThan(1e-4);
+    expect(excess(got.hidden, rows(ref.hidden, 64))).toBeLessThan(1e-4);
+  });
+
   it('genai with unpacked q/k/v MatMuls feeding GroupQueryAttention', async () => {
     const [H, Q, KV] = [64, 64, 32];
     const dir = await edited({ style: 'genai', layers: 2 }, (m, d) => {
