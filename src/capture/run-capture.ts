@@ -9,6 +9,7 @@ import { readModelConfig } from '../model/config.js';
 import { closeCaptureSession, createCaptureSession, type EpChoice } from '../model/session.js';
 import { loadPromptBuilder, type PromptFormat } from '../prompt/prompt-builder.js';
 import { loadRulerRows } from '../ruler/load.js';
+import type { RulerRow } from '../ruler/types.js';
 import { taskCatalog } from '../ruler/tasks.js';
 import { toolVersion } from '../version.js';
 import { withMetaLock } from './meta-lock.js';
@@ -154,20 +155,25 @@ export async function runCapture(opts: CaptureOptions): Promise<CaptureResult> {
     return summarize(opts, stderr, { written, skipped, tokens, t0, modelDir: model.dir, ep: opts.ep === 'cuda' ? 'cuda' : 'cpu' });
   }
 
+  // rows first: a missing dataset fails before the model is loaded
+  const rowsByTask = new Map<string, RulerRow[]>();
+  for (const task of unique(pending.map((j) => j.task))) {
+    rowsByTask.set(task, await loadRulerRows({
+      source: opts.source,
+      task,
+      promptIdx: pending.filter((j) => j.task === task).map((j) => j.promptIdx),
+      maxTokens: opts.maxLength,
+      countTokens: builder.countTokens,
+      seed: opts.seed,
+      haystackFile: opts.haystack,
+    }));
+  }
   const session = await createCaptureSession(model.dir, { ep: opts.ep, withKeys: opts.withKeys, threads: opts.threads, warn: (l) => stderr.write(`${l}\n`) });
   let current: NpzWriter | undefined;
   try {
     for (const task of unique(pending.map((j) => j.task))) {
       const taskJobs = pending.filter((j) => j.task === task);
-      const rows = await loadRulerRows({
-        source: opts.source,
-        task,
-        promptIdx: taskJobs.map((j) => j.promptIdx),
-        maxTokens: opts.maxLength,
-        countTokens: builder.countTokens,
-        seed: opts.seed,
-        haystackFile: opts.haystack,
-      });
+      const rows = rowsByTask.get(task)!;
       for (const [k, job] of taskJobs.entries()) {
         const label = `${job.task} p${job.promptIdx}`;
         const ids = builder.buildPrefillIds(rows[k]!.context, { maxLength: opts.maxLength, promptFormat: opts.promptFormat });
