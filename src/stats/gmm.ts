@@ -60,9 +60,12 @@ export async function fitGmm(X: Matrix, opts: GmmFitOptions): Promise<GmmFit> {
 /** Fits K = kMin..kMax on the same data (shared preparation and kernels) and picks the lowest BIC. */
 export async function sweepK(X: Matrix, opts: SweepOptions): Promise<SweepResult> {
   const started = performance.now();
+  const kMin = opts.kMin ?? 1;
+  if (!(Number.isInteger(kMin) && Number.isInteger(opts.kMax) && kMin >= 1 && opts.kMax >= kMin)) {
+    throw new GmmDataError('bad-parameters', `need integers 1 <= kMin <= kMax, got kMin ${kMin}, kMax ${opts.kMax}`);
+  }
   const ctx = openContext(X, opts);
   const fits: GmmFit[] = [];
-  const kMin = opts.kMin ?? 1;
   for (let k = kMin; k <= opts.kMax; k++) fits.push(await fitInContext(ctx, { ...opts, k }));
   let best = fits[0];
   for (const f of fits) if (f.bic < best.bic) best = f;
