@@ -17,6 +17,7 @@ const LOG_SQRT_2PI = 0.5 * Math.log(2 * Math.PI);
 
 /** Conditional CDFs u [n, d] (row-major, each in [0, 1]) of the mixture at the rows of X. */
 export async function gmmConditionalCdfs(params: GmmParams, X: Matrix, opts: KernelOptions = {}): Promise<Float64Array> {
+  if (X.rows === 0) return new Float64Array(0);
   const { comps, kernels, x } = openEvaluation(params, X, opts);
   const { k, d } = comps;
   const n = X.rows;

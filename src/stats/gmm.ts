@@ -215,6 +215,7 @@ export function openEvaluation(params: GmmParams, X: Matrix, opts: KernelOptions
 
 /** Log density of the mixture at each row of X (nats), [n]; X has the model's d columns. */
 export async function gmmLogPdf(params: GmmParams, X: Matrix, opts: KernelOptions = {}): Promise<Float64Array> {
+  if (X.rows === 0) return new Float64Array(0);
   const { comps, kernels, x } = openEvaluation(params, X, opts);
   return (await eStep(comps, kernels, x)).logDensity;
 }

@@ -159,6 +159,7 @@ export async function fitStudentT(X: Matrix, opts: StudentTOptions = {}): Promis
 
 /** Log density of a multivariate t at each row of X (nats), [n]. */
 export async function studentTLogPdf(p: StudentTParams, X: Matrix, opts: KernelOptions = {}): Promise<Float64Array> {
+  if (X.rows === 0) return new Float64Array(0);
   const x = centreRows(X, p.mean);
   const kernels = createKernels(x, X.rows, X.cols, opts);
   const { delta, logDetU } = await distances(kernels, new Float64Array(p.d), p.scatter, p.d);

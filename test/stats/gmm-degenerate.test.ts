@@ -2,7 +2,8 @@
 // warning for a collapsed component), never a crash or NaN.
 import { describe, expect, it } from 'vitest';
 import { fitGmm, gmmLogPdf, GmmDataError, sweepK, type Matrix } from '../../src/stats/gmm.js';
-import { fitStudentT } from '../../src/stats/student-t.js';
+import { fitStudentT, studentTLogPdf } from '../../src/stats/student-t.js';
+import { gmmConditionalCdfs } from '../../src/stats/gmm-cdf.js';
 import { plantedMixture, sampleGmm } from '../../src/stats/gmm-sample.js';
 
 async function problemOf(p: Promise<unknown>): Promise<string> {
@@ -78,6 +79,16 @@ describe('degenerate inputs', () => {
     expect(Number.isFinite(fit.meanLogLikelihood)).toBe(true);
     // BIC counts the parameters of the mixture actually returned
     expect(fit.nParameters).toBe(2 * (d * (d + 1)) / 2 + 2 * d + 1);
+  });
+
+  it('evaluates a model on zero rows as an empty result', async () => {
+    const p = plantedMixture({ k: 2, d: 3, separation: 1, seed: 9 });
+    const empty: Matrix = { data: new Float64Array(0), rows: 0, cols: 3 };
+    expect((await gmmLogPdf(p, empty)).length).toBe(0);
+    expect((await gmmConditionalCdfs(p, empty)).length).toBe(0);
+    const t = { d: 3, mean: new Float64Array(3), scatter: Float64Array.of(1, 0, 0, 0, 1, 0, 0, 0, 1), dof: 5 };
+    expect((await studentTLogPdf(t, empty)).length).toBe(0);
+    await expect(sweepK(gaussianRows(50, 2, 10), { kMax: 0 })).rejects.toThrow(/kMin <= kMax/);
   });
 
   it('rejects starting parameters that do not fit the data', async () => {
