@@ -33,8 +33,10 @@ export interface SweepOptions extends Omit<GmmFitOptions, 'k' | 'init'> {
 export interface SweepResult {
   /** fits[i] is K = kMin + i */
   fits: GmmFit[];
-  /** the K with the lowest BIC among the fits */
+  /** components of the lowest-BIC fit (its k: fewer than requested if some collapsed) */
   bestK: number;
+  /** the lowest-BIC fit itself */
+  best: GmmFit;
   /** seconds spent in the whole sweep */
   seconds: number;
 }
@@ -69,7 +71,7 @@ export async function sweepK(X: Matrix, opts: SweepOptions): Promise<SweepResult
   for (let k = kMin; k <= opts.kMax; k++) fits.push(await fitInContext(ctx, { ...opts, k }));
   let best = fits[0];
   for (const f of fits) if (f.bic < best.bic) best = f;
-  return { fits, bestK: best.k, seconds: (performance.now() - started) / 1000 };
+  return { fits, bestK: best.k, best, seconds: (performance.now() - started) / 1000 };
 }
 
 async function fitInContext(ctx: FitContext, opts: GmmFitOptions): Promise<GmmFit> {
