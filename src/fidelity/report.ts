@@ -46,10 +46,12 @@ export function renderFidelityMarkdown(s: FidelitySummary, settings: FidelityRep
     'Truth per key: the mean over future queries (rotated to their own positions) of exp(q·k/√d), softmax-normalised over keys per query head and averaged over the GQA group, as kvpress combines heads. ' +
     'Predictions from the seen queries: **gaussian** = kvpress Expected Attention (per-head mean and covariance, RoPE matrix averaged over the future positions, closed form); ' +
     '**mixture** = the BIC-best full-covariance mixture per head with the same averaged rotation per component; ' +
-    '**empirical** = the seen queries themselves rotated to (up to 32) future positions.', '',
+    '**empirical** = the seen queries themselves rotated to (up to 32) future positions; ' +
+    '**gaussian_perpos** / **mixture_perpos** = the same closed forms averaged over the per-position rotations of those future positions instead of plugging in the averaged rotation ' +
+    '(the exact expectation under each query model: gaussian vs gaussian_perpos is the cost of averaging the rotation, gaussian_perpos vs mixture_perpos the cost of assuming one Gaussian).', '',
   );
   L.push('## Spearman ρ of predicted vs true attention over keys (median)', '');
-  L.push('| group | units | gaussian | mixture | empirical | mixture beats gaussian | mean best K |', '|---|---|---|---|---|---|---|');
+  L.push(`| group | units | ${METHODS.join(' | ')} | mixture beats gaussian | mean best K |`, `|---|---|${METHODS.map(() => '---|').join('')}---|---|`);
   for (const g of groups) {
     L.push(`| ${g.group} | ${g.units} | ${METHODS.map((m) => fmt(g.medianRho[m], 3)).join(' | ')} | ${pctText(g.mixtureWins)} | ${fmt(g.meanBestK, 2)} |`);
   }
@@ -59,16 +61,16 @@ export function renderFidelityMarkdown(s: FidelitySummary, settings: FidelityRep
   L.push('## Share of true attention mass kept (mean; oracle = keeping the true top keys)', '');
   L.push(keepTable(groups, s.keep, (g, i) => [...METHODS, 'oracle' as const].map((m) => fmt(g.meanKeptMass[m][i]!, 3)), true), '');
   L.push('## Scale of the prediction: ln(predicted total / true total), median', '');
-  L.push('| group | gaussian | mixture | empirical |', '|---|---|---|---|');
+  L.push(`| group | ${METHODS.join(' | ')} |`, `|---|${METHODS.map(() => '---|').join('')}`);
   for (const g of groups) L.push(`| ${g.group} | ${METHODS.map((m) => fmt(g.medianLogMass[m], 3)).join(' | ')} |`);
   L.push('');
   const n = Math.min(5, Math.floor(s.byGain.length / 2) || s.byGain.length);
   if (n > 0) {
     L.push('## Where the mixture helps most and least (ρ mixture − ρ gaussian)', '');
     const table = (rows: FidelityResult[]) => {
-      L.push('| task | prompt | layer | kv head | best K per head | ρ gaussian | ρ mixture | ρ empirical | gain |', '|---|---|---|---|---|---|---|---|---|');
+      L.push(`| task | prompt | layer | kv head | best K per head | ${METHODS.map((m) => `ρ ${m}`).join(' | ')} | gain |`, `|---|---|---|---|---|${METHODS.map(() => '---|').join('')}---|`);
       for (const r of rows) {
-        L.push(`| ${r.task} | ${r.promptIdx} | ${r.layer} | ${r.head} | ${r.bestKByHead.join(', ')} | ${fmt(r.rho.gaussian, 3)} | ${fmt(r.rho.mixture, 3)} | ${fmt(r.rho.empirical, 3)} | ${fmt(mixtureGain(r), 3)} |`);
+        L.push(`| ${r.task} | ${r.promptIdx} | ${r.layer} | ${r.head} | ${r.bestKByHead.join(', ')} | ${METHODS.map((m) => fmt(r.rho[m], 3)).join(' | ')} | ${fmt(mixtureGain(r), 3)} |`);
       }
       L.push('');
     };

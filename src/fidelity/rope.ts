@@ -83,16 +83,3 @@ export function rotateRows(r: Rotation, X: ArrayLike<number>, n: number): Float6
   for (let t = 0; t < n; t++) rotateVector(r, X, out, t * d, t * d);
   return out;
 }
-
-/** R S R^T for a symmetric [d, d] S (rows rotated give S R^T, then columns). */
-export function rotateCovariance(r: Rotation, S: ArrayLike<number>): Float64Array {
-  const d = 2 * r.cos.length;
-  const SRt = rotateRows(r, S, d);
-  // R (S R^T): rotate columns = rotate the rows of the transpose, then transpose back
-  const t = new Float64Array(d * d);
-  for (let a = 0; a < d; a++) for (let b = 0; b < d; b++) t[b * d + a] = SRt[a * d + b]!;
-  const Rt = rotateRows(r, t, d);
-  const out = new Float64Array(d * d);
-  for (let a = 0; a < d; a++) for (let b = 0; b < d; b++) out[a * d + b] = 0.5 * (Rt[b * d + a]! + Rt[a * d + b]!);
-  return out;
-}

@@ -51,7 +51,7 @@ export function summariseFidelity(rows: FidelityResult[], keep: number[]): Fidel
 }
 
 function summariseGroup(group: string, rows: FidelityResult[], keep: number[]): FidelityGroupSummary {
-  const per = <T>(make: (m: Method) => T): Record<Method, T> => ({ gaussian: make('gaussian'), mixture: make('mixture'), empirical: make('empirical') });
+  const per = <T>(make: (m: Method) => T): Record<Method, T> => Object.fromEntries(METHODS.map((m) => [m, make(m)])) as Record<Method, T>;
   const keepMeans = (get: (r: FidelityResult, i: number) => number) => keep.map((_, i) => mean(rows.map((r) => get(r, i))));
   return {
     group,

@@ -15,7 +15,13 @@ import { gaussianLogScores, meanExpLogScores, mixtureLogScores, type KeyRows } f
  * seen keys, and score the three predictions from the seen queries against it.
  */
 
-export const METHODS = ['gaussian', 'mixture', 'empirical'] as const;
+/**
+ * gaussian (kvpress) and mixture use the rotation averaged over the future positions; the
+ * `_perpos` variants average the closed form over the per-position rotations instead (the
+ * exact expectation under that query model), separating the shape of the query
+ * distribution from kvpress's rotation averaging; empirical uses the seen queries themselves.
+ */
+export const METHODS = ['gaussian', 'mixture', 'empirical', 'gaussian_perpos', 'mixture_perpos'] as const;
 export type Method = (typeof METHODS)[number];
 
 export interface FidelitySettings {
@@ -27,7 +33,7 @@ export interface FidelitySettings {
   seed: number;
   /** RoPE inverse frequencies [d/2] of the model (llama3 scaling included) */
   invFreq: Float64Array;
-  /** future positions the empirical prediction rotates every seen query to (evenly spaced); default 32 */
+  /** future positions (evenly spaced) that empirical and the _perpos closed forms rotate to; default 32 */
   empiricalPositions?: number;
   kernel?: KernelOptions;
 }
@@ -75,8 +81,8 @@ export async function fidelityUnit(input: FidelityUnitInput, settings: FidelityS
     const keys: KeyRows = { data: Float64Array.from(input.keys.subarray(0, nSeen * d)), n: nSeen, d };
     const futurePositions = positions.subarray(nSeen);
     const meanRotation = averageRotation(settings.invFreq, futurePositions);
-    const empiricalRotations = evenlySpaced(futurePositions, settings.empiricalPositions ?? 32).map((p) => rotationAt(settings.invFreq, p));
-    const perHead: Record<Method | 'truth', Float64Array[]> = { truth: [], gaussian: [], mixture: [], empirical: [] };
+    const perPosition = evenlySpaced(futurePositions, settings.empiricalPositions ?? 32).map((p) => rotationAt(settings.invFreq, p));
+    const perHead: Record<Method | 'truth', Float64Array[]> = { truth: [], gaussian: [], mixture: [], empirical: [], gaussian_perpos: [], mixture_perpos: [] };
     const bestKByHead: number[] = [];
     for (let h = 0; h < groupSize; h++) {
       const q = input.queries.subarray(h * T * d, (h + 1) * T * d);
@@ -85,13 +91,15 @@ export async function fidelityUnit(input: FidelityUnitInput, settings: FidelityS
       perHead.truth.push(await meanExpLogScores(rotateRowsToPositions(future, futurePositions, settings.invFreq), nFuture, keys, settings.kernel));
       // kvpress: biased (divide by n) moments of the pre-RoPE queries, then the averaged rotation
       const { mean, cov } = meanAndCovariance(seen, nSeen, d, 0);
-      perHead.gaussian.push(gaussianLogScores(mean, cov, meanRotation, keys));
+      perHead.gaussian.push(await gaussianLogScores(mean, cov, [meanRotation], keys, settings.kernel));
+      perHead.gaussian_perpos.push(await gaussianLogScores(mean, cov, perPosition, keys, settings.kernel));
       const best = await bestMixture(seen, nSeen, d, settings, seedFrom(settings.seed, input.key.task, input.key.promptIdx, input.key.layer, input.key.head, h));
       bestKByHead.push(best.k);
-      perHead.mixture.push(mixtureLogScores(best, meanRotation, keys));
-      const rotated = new Float64Array(empiricalRotations.length * nSeen * d);
-      empiricalRotations.forEach((r, i) => rotated.set(rotateRows(r, seen, nSeen), i * nSeen * d));
-      perHead.empirical.push(await meanExpLogScores(rotated, empiricalRotations.length * nSeen, keys, settings.kernel));
+      perHead.mixture.push(await mixtureLogScores(best, [meanRotation], keys, settings.kernel));
+      perHead.mixture_perpos.push(await mixtureLogScores(best, perPosition, keys, settings.kernel));
+      const rotated = new Float64Array(perPosition.length * nSeen * d);
+      perPosition.forEach((r, i) => rotated.set(rotateRows(r, seen, nSeen), i * nSeen * d));
+      perHead.empirical.push(await meanExpLogScores(rotated, perPosition.length * nSeen, keys, settings.kernel));
     }
     const truth = groupAttention(perHead.truth);
     const result: FidelityResult = { ...base, bestK: Math.max(...bestKByHead), bestKByHead, status: 'ok' };
@@ -126,7 +134,7 @@ function evenlySpaced(values: Int32Array, count: number): number[] {
 }
 
 function emptyResult(key: UnitKey, nSeen: number, nFuture: number, nKeep: number): FidelityResult {
-  const perMethod = <T>(make: () => T): Record<Method, T> => ({ gaussian: make(), mixture: make(), empirical: make() });
+  const perMethod = <T>(make: () => T): Record<Method, T> => Object.fromEntries(METHODS.map((m) => [m, make()])) as Record<Method, T>;
   const nans = () => new Array<number>(nKeep).fill(NaN);
   return {
     ...key, nSeen, nFuture, bestK: 0, bestKByHead: [], rho: perMethod(() => NaN), recall: perMethod(nans), keptMass: perMethod(nans),

@@ -45,7 +45,8 @@ beforeAll(async () => {
 afterAll(async () => { await rm(root, { recursive: true, force: true }); });
 
 // kvpress's computation in numpy (expected_attention_press.py: R = cos I + sin P averaged over
-// the future positions, mu R^T, R cov R^T, softmax per head, mean over the group), with the
+// the future positions, mu R^T, R cov R^T, softmax per head, mean over the group; the
+// per-position variant averages exp of the closed form over each future position's R), with the
 // llama3 frequencies per transformers' _compute_llama3_parameters
 const NUMPY_REFERENCE = `
 import sys, json, math
@@ -79,19 +80,23 @@ Rs = np.stack([R(p) for p in pos[nS:]])
 Rbar = Rs.mean(0)
 def softmax(x):
     e = np.exp(x - x.max()); return e / e.sum()
-truth = np.zeros(nS); gauss = np.zeros(nS); emp = np.zeros(nS)
+truth = np.zeros(nS); gauss = np.zeros(nS); emp = np.zeros(nS); perpos = np.zeros(nS)
 for h in range(head * group, head * group + group):
     seen, fut = Q[h, :nS], Q[h, nS:]
     qf = np.einsum('fij,fj->fi', Rs, fut)
     truth += softmax(logsumexp(qf @ keys.T / math.sqrt(d), axis=0)) / group
-    mu = seen.mean(0); c = seen - mu; cov = c.T @ c / nS
-    mu = mu @ Rbar.T; cov = Rbar @ cov @ Rbar.T
-    gauss += softmax(keys @ mu / math.sqrt(d) + np.einsum('ni,ij,nj->n', keys, cov, keys) / d / 2) / group
+    mu0 = seen.mean(0); c = seen - mu0; cov0 = c.T @ c / nS
+    def closed(Rm):
+        mu = mu0 @ Rm.T; cov = Rm @ cov0 @ Rm.T
+        return keys @ mu / math.sqrt(d) + np.einsum('ni,ij,nj->n', keys, cov, keys) / d / 2
+    gauss += softmax(closed(Rbar)) / group
+    perpos += softmax(logsumexp(np.stack([closed(Rp) for Rp in Rs]), axis=0)) / group
     qe = np.einsum('fij,sj->fsi', Rs, seen).reshape(-1, d)
     emp += softmax(logsumexp(qe @ keys.T / math.sqrt(d), axis=0)) / group
 def top(x, m):
     return set(np.argsort(-x, kind='stable')[:m].tolist())
-out = {'rho_gaussian': spearmanr(truth, gauss).correlation, 'rho_empirical': spearmanr(truth, emp).correlation}
+out = {'rho_gaussian': spearmanr(truth, gauss).correlation, 'rho_empirical': spearmanr(truth, emp).correlation,
+       'rho_gaussian_perpos': spearmanr(truth, perpos).correlation}
 for f in keep:
     m = max(1, min(nS, int(math.floor(f * nS + 0.5))))
     for name, pred in (('gaussian', gauss), ('empirical', emp)):
@@ -145,6 +150,7 @@ describe('poc fidelity end to end on a tiny-model corpus', () => {
       ])) as Record<string, number>;
       expect(r.rho.gaussian).toBeCloseTo(ref.rho_gaussian!, 9);
       expect(r.rho.empirical).toBeCloseTo(ref.rho_empirical!, 9);
+      expect(r.rho.gaussian_perpos).toBeCloseTo(ref.rho_gaussian_perpos!, 9);
       KEEP.forEach((f, i) => {
         expect(r.recall.gaussian[i]).toBeCloseTo(ref[`recall_gaussian@${f}`]!, 12);
         expect(r.recall.empirical[i]).toBeCloseTo(ref[`recall_empirical@${f}`]!, 12);

@@ -7,8 +7,9 @@ import { readCorpusMeta } from '../../src/corpus/index.js';
 import { halfToFloat32, openNpz } from '../../src/npz/index.js';
 import { makeTinyModel, TINY_DEFAULTS } from '../../src/model/make-tiny-model.js';
 import type { RopeScaling } from '../../src/model/config.js';
+import { gaussianLogScores } from '../../src/fidelity/scores.js';
 import {
-  averageRotation, invFreqOf, rotateCovariance, rotateRows, rotateRowsToPositions, rotateVector, rotationAt, transposeRotation,
+  averageRotation, invFreqOf, rotateRows, rotateRowsToPositions, rotateVector, rotationAt, transposeRotation,
 } from '../../src/fidelity/rope.js';
 import { readSafetensors } from '../model/reference-llama.js';
 import { createRng } from '../../src/util/rng.js';
@@ -108,16 +109,29 @@ describe('rotation algebra against dense matrices (kvpress: R = cos I + sin P)',
     expect(relErr(rows.subarray(d), matVec(dense(17), x))).toBeLessThan(1e-14);
   });
 
-  it('rotateCovariance equals R S R^T with the averaged R', () => {
+  it('closed forms under the averaged rotation use mu = R mu and Sigma = R S R^T (applied to the keys as R^T k)', async () => {
     const A = Float64Array.from({ length: d * d }, () => rng.normal());
     const S = new Float64Array(d * d);
-    for (let a = 0; a < d; a++) for (let b = 0; b < d; b++) for (let c = 0; c < d; c++) S[a * d + b]! += A[a * d + c]! * A[b * d + c]!;
-    const ref = new Float64Array(d * d);
+    for (let a = 0; a < d; a++) for (let b = 0; b < d; b++) for (let c = 0; c < d; c++) S[a * d + b]! += A[a * d + c]! * A[b * d + c]! / d;
+    const mu = Float64Array.from({ length: d }, () => rng.normal());
+    const muRot = matVec(meanDense, mu);
+    const sigmaRot = new Float64Array(d * d);
     for (let a = 0; a < d; a++) for (let b = 0; b < d; b++) {
       let s = 0;
       for (let i = 0; i < d; i++) for (let j = 0; j < d; j++) s += meanDense[a * d + i]! * S[i * d + j]! * meanDense[b * d + j]!;
-      ref[a * d + b] = s;
+      sigmaRot[a * d + b] = s;
     }
-    expect(relErr(rotateCovariance(averageRotation(invFreq, positions), S), ref)).toBeLessThan(1e-13);
+    const keys = { data: Float64Array.from({ length: 5 * d }, () => rng.normal()), n: 5, d };
+    const ref = Float64Array.from({ length: 5 }, (_, k) => {
+      const key = keys.data.subarray(k * d, (k + 1) * d);
+      let lin = 0, quad = 0;
+      for (let a = 0; a < d; a++) {
+        lin += muRot[a]! * key[a]!;
+        for (let b = 0; b < d; b++) quad += key[a]! * sigmaRot[a * d + b]! * key[b]!;
+      }
+      return lin / Math.sqrt(d) + quad / (2 * d);
+    });
+    const got = await gaussianLogScores(mu, S, [averageRotation(invFreq, positions)], keys, { backend: 'js' });
+    expect(relErr(got, ref)).toBeLessThan(1e-12);
   });
 });
