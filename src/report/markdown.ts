@@ -41,7 +41,7 @@ export function renderMarkdown(input: MarkdownInput): string {
   L.push(`| GMM beats a Silverman KDE in held-out log-likelihood | ${p(s.pctGmmBeatsKde)} | ${PUBLISHED.pctGmmBeatsKde} % |`);
   L.push(`| Spearman ρ of unit-level mean K* across prompts (split halves) | ${agg.stability ? f(agg.stability.splitHalfRho, 3) : 'n/a (one prompt)'} | ${PUBLISHED.rho} |`);
   L.push('');
-  L.push('PIT-KS here is the directional test of `src/stats/pit.ts` (exact 1-D mixture marginals along 16 seeded random directions and the fitted mean differences, Bonferroni, p-values at the effective size n_train·n_test/(n_train+n_test)): the pooled Rosenblatt test rejects even a correct Gaussian at d = 128, so its pass rate is not comparable.', '');
+  L.push('PIT-KS here is the directional test of `src/stats/pit.ts` (exact 1-D mixture marginals along 16 seeded random directions and the fitted mean differences, plus 4 principal axes of half the held-out points tested on the other half; Bonferroni; p-values at the effective size n_train·n_test/(n_train+n_test)): the pooled Rosenblatt test rejects even a correct Gaussian at d = 128, so its pass rate is not comparable.', '');
 
   L.push('## Controls', '');
   L.push('| control | value |', '|---|---|');
