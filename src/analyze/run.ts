@@ -53,9 +53,9 @@ export interface AnalyzeResult {
   seconds: number;
 }
 
-/** The per-unit CSV path used when --units is not given: <out without .md>.units.csv. */
+/** The per-unit CSV path used when --units is not given: `<out>.units.csv` beside it, as the contract names it (report.md -> report.md.units.csv). */
 export function defaultUnitsPath(out: string): string {
-  return `${out.replace(/\.md$/i, '')}.units.csv`;
+  return `${out}.units.csv`;
 }
 
 /** Runs the per-unit statistics over a corpus (resuming from the CSV) and writes the report. */

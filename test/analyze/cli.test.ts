@@ -24,17 +24,17 @@ describe('poc analyze / poc merge (built CLI, worker threads)', () => {
     expect(r.stderr).toMatch(/\d+\/12 units .* s\/unit {2}ETA/);
     expect(r.status, r.stderr).toBe(0);
     expect(r.stderr).toMatch(/on 2 thread\(s\)/);
-    const csv = readFileSync(join(root, 'r', 'report.units.csv'), 'utf8').trim().split('\n');
+    const csv = readFileSync(join(root, 'r', 'report.md.units.csv'), 'utf8').trim().split('\n');
     expect(csv.length).toBe(1 + 2 * LAYER_TRUTH.length * SYN_DIMS.nKvHeads);
     expect(existsSync(join(root, 'r', 'report.kstar-heatmap.svg'))).toBe(true);
-    const m = run(['merge', '--out', join(root, 'm', 'merged.md'), join(root, 'r', 'report.units.csv')]);
+    const m = run(['merge', '--out', join(root, 'm', 'merged.md'), join(root, 'r', 'report.md.units.csv')]);
     expect(m.status, m.stderr).toBe(0);
     expect(readFileSync(join(root, 'm', 'merged.md'), 'utf8')).toContain('| units rejecting K=1 (ΔBIC > 10) | 66.7 % | 98 % |');
   });
 
   it('a re-run after SIGKILL completes the units without duplicates', async () => {
     const out = join(root, 'k', 'report.md');
-    const csvPath = join(root, 'k', 'report.units.csv');
+    const csvPath = join(root, 'k', 'report.md.units.csv');
     const args = [BIN, 'analyze', '--corpus', join(root, 'corpus'), '--out', out, '--k-max', '3', '--threads', '1'];
     const child = spawn(process.execPath, args, { stdio: 'ignore' });
     const lines = () => (existsSync(csvPath) ? readFileSync(csvPath, 'utf8').split('\n').length - 2 : 0);

@@ -41,7 +41,7 @@ afterAll(() => rmSync(root, { recursive: true, force: true }));
 
 describe('analyze on a planted corpus', () => {
   it('writes one row per (layer, kv head, prompt) with the contract columns, and a report with figures', () => {
-    const header = readFileSync(join(root, 'single', 'report.units.csv'), 'utf8').split('\n')[0]!.split(',');
+    const header = readFileSync(join(root, 'single', 'report.md.units.csv'), 'utf8').split('\n')[0]!.split(',');
     expect(header).toEqual(expect.arrayContaining(['task', 'prompt_idx', 'layer', 'head', 'n_train', 'n_test', 'best_k', 'delta_bic_k1',
       'ks_stat', 'ks_p', 'ks_pass', 'll_test_k1', 'll_test_gmm', 'll_test_kde', 'll_test_t']));
     expect(single.length).toBe(N_UNITS);
@@ -151,7 +151,7 @@ describe('analyze on a planted corpus', () => {
     let seen = 0;
     const progressStream = { write: () => { if (++seen === 2) controller.abort(); return true; } };
     await expect(runAnalysis(opts({ out, signal: controller.signal, progressStream }))).rejects.toThrow(/interrupted after \d+ unit/);
-    const partial = readUnitsCsv(join(root, 'abort', 'report.units.csv')).length;
+    const partial = readUnitsCsv(join(root, 'abort', 'report.md.units.csv')).length;
     expect(partial).toBeGreaterThanOrEqual(2);
     expect(partial).toBeLessThan(N_UNITS);
     const r = await runAnalysis(opts({ out }));

@@ -28,7 +28,7 @@ describe('poc demo (the CI smoke run: tiny model built here, offline, end to end
     for (const f of files) expect((await validateCorpusFile(f.path, meta)).problems, f.path).toEqual([]);
     const report = await readFile(join(out, 'report.md'), 'utf8');
     expect(report).toMatch(/units rejecting K=1 \(ΔBIC > 10\) \| [\d.]+ % \| 98 %/);
-    const units = (await readFile(join(out, 'report.units.csv'), 'utf8')).trim().split('\n');
+    const units = (await readFile(join(out, 'report.md.units.csv'), 'utf8')).trim().split('\n');
     // 2 layers x 2 kv heads x 22 prompts, plus the header
     expect(units).toHaveLength(1 + 2 * 2 * 22);
     expect((await readdir(out)).filter((n) => n.endsWith('.svg')).length).toBeGreaterThanOrEqual(4);
