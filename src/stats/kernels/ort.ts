@@ -62,8 +62,8 @@ function buildGraph(kind: GraphKind, d: number, elem: ElemType): Uint8Array {
   return g.toBytes();
 }
 
-function session(kind: GraphKind, d: number, elem: ElemType, threads: number, providers: string[]): Promise<ort.InferenceSession> {
-  const key = `${kind}|${d}|${elem}|${threads}|${providers.join(',')}`;
+function session(kind: GraphKind, d: number, elem: ElemType, threads: number, providers: string[], spinning: boolean): Promise<ort.InferenceSession> {
+  const key = `${kind}|${d}|${elem}|${threads}|${providers.join(',')}|${spinning}`;
   let s = sessions.get(key);
   if (!s) {
     s = ort.InferenceSession.create(buildGraph(kind, d, elem), {
@@ -72,6 +72,9 @@ function session(kind: GraphKind, d: number, elem: ElemType, threads: number, pr
       executionProviders: providers,
       graphOptimizationLevel: 'all',
       logSeverityLevel: 3,
+      // spinning workers fight other processes for the cores: on this shared 2-core machine a
+      // 2-thread K = 1..10 sweep took 21 s spinning and 10-12 s without (1 thread: 8-11 s)
+      extra: { session: { intra_op: { allow_spinning: spinning ? '1' : '0' } } },
     });
     sessions.set(key, s);
   }
@@ -100,7 +103,7 @@ export function createOrtKernels(X: Float32Array | Float64Array, n: number, d: n
   const rowNorms = new Float64Array(n);
   for (let i = 0; i < n; i++) for (let j = 0; j < d; j++) rowNorms[i] += X[i * d + j] ** 2;
   // the k-means graphs do ~10 MFLOP per call: a thread pool costs more in wake-ups than it saves
-  const get = (kind: GraphKind) => session(kind, d, elem, kind === 'kmeans' || kind === 'crossdot' ? 1 : threads, providers);
+  const get = (kind: GraphKind) => session(kind, d, elem, kind === 'kmeans' || kind === 'crossdot' ? 1 : threads, providers, opts.spinning ?? false);
 
   /** [W; -b] as [d+1, k*d] in the graph's precision */
   const augmented = (W: Float64Array, b: Float64Array) => {

@@ -11,8 +11,10 @@ export interface KernelOptions {
   backend?: KernelBackend;
   /** element type inside the ort graphs; default 'float32' (the js backend is always float64) */
   precision?: KernelPrecision;
-  /** onnxruntime intra-op threads; default: all cores */
+  /** onnxruntime intra-op threads; default: all cores (for many units, prefer 1 per worker thread) */
   threads?: number;
+  /** let idle onnxruntime workers spin-wait; default false (spinning loses badly when cores are shared) */
+  spinning?: boolean;
   /** onnxruntime execution providers; default ['cpu'] */
   executionProviders?: string[];
 }
