@@ -45,7 +45,7 @@ export function renderFidelityMarkdown(s: FidelitySummary, settings: FidelityRep
   L.push(
     'Truth per key: the mean over future queries (rotated to their own positions) of exp(q·k/√d), softmax-normalised over keys per query head and averaged over the GQA group, as kvpress combines heads. ' +
     'Predictions from the seen queries: **gaussian** = kvpress Expected Attention (per-head mean and covariance, RoPE matrix averaged over the future positions, closed form); ' +
-    '**mixture** = the BIC-best full-covariance mixture per head with the same averaged rotation per component; ' +
+    '**mixture** = the BIC-best full-covariance mixture of the pooled group (as `poc analyze` fits a unit), its clusters given each head\'s own weights, means and covariances (so K = 1 is exactly kvpress), with the same averaged rotation per component; ' +
     '**empirical** = the seen queries themselves rotated to (up to 32) future positions; ' +
     '**gaussian_perpos** / **mixture_perpos** = the same closed forms averaged over the per-position rotations of those future positions instead of plugging in the averaged rotation ' +
     '(the exact expectation under each query model: gaussian vs gaussian_perpos is the cost of averaging the rotation, gaussian_perpos vs mixture_perpos the cost of assuming one Gaussian).', '',
@@ -68,9 +68,9 @@ export function renderFidelityMarkdown(s: FidelitySummary, settings: FidelityRep
   if (n > 0) {
     L.push('## Where the mixture helps most and least (ρ mixture − ρ gaussian)', '');
     const table = (rows: FidelityResult[]) => {
-      L.push(`| task | prompt | layer | kv head | best K per head | ${METHODS.map((m) => `ρ ${m}`).join(' | ')} | gain |`, `|---|---|---|---|---|${METHODS.map(() => '---|').join('')}---|`);
+      L.push(`| task | prompt | layer | kv head | best K | ${METHODS.map((m) => `ρ ${m}`).join(' | ')} | gain |`, `|---|---|---|---|---|${METHODS.map(() => '---|').join('')}---|`);
       for (const r of rows) {
-        L.push(`| ${r.task} | ${r.promptIdx} | ${r.layer} | ${r.head} | ${r.bestKByHead.join(', ')} | ${METHODS.map((m) => fmt(r.rho[m], 3)).join(' | ')} | ${fmt(mixtureGain(r), 3)} |`);
+        L.push(`| ${r.task} | ${r.promptIdx} | ${r.layer} | ${r.head} | ${r.bestK} | ${METHODS.map((m) => fmt(r.rho[m], 3)).join(' | ')} | ${fmt(mixtureGain(r), 3)} |`);
       }
       L.push('');
     };
@@ -124,7 +124,7 @@ export async function fidelityFigures(ok: FidelityResult[], keep: number[]): Pro
       } as vl.TopLevelSpec),
     },
     {
-      name: 'gain-vs-k', title: 'Mixture gain (ρ mixture − ρ gaussian) against the largest best K of the group',
+      name: 'gain-vs-k', title: 'Mixture gain (ρ mixture − ρ gaussian) against the best K of the unit',
       svg: await renderSvg({
         data: { values: gainRows },
         layer: [

@@ -1,11 +1,10 @@
-import { sweepK } from '../stats/gmm.js';
 import type { KernelOptions } from '../stats/kernels/index.js';
 import { meanAndCovariance } from '../stats/small-linalg.js';
 import { spearman } from '../stats/spearman.js';
-import type { GmmFit } from '../stats/types.js';
 import { seedFrom } from '../util/rng.js';
 import type { UnitKey } from '../analyze/unit.js';
 import { groupAttention, keptMassAt, logMassRatio, recallAt } from './metrics.js';
+import { fitGroupMixture } from './group-mixture.js';
 import { averageRotation, rotateRows, rotateRowsToPositions, rotationAt } from './rope.js';
 import { gaussianLogScores, meanExpLogScores, mixtureLogScores, type KeyRows } from './scores.js';
 
@@ -53,9 +52,8 @@ export interface FidelityUnitInput {
 export interface FidelityResult extends UnitKey {
   nSeen: number;
   nFuture: number;
-  /** largest BIC-best K among the group's heads (the mixture each head gets is its own) */
+  /** BIC-best K of the pooled group's seen queries (as poc analyze fits a unit) */
   bestK: number;
-  bestKByHead: number[];
   rho: Record<Method, number>;
   /** [keep fraction index] */
   recall: Record<Method, number[]>;
@@ -83,26 +81,25 @@ export async function fidelityUnit(input: FidelityUnitInput, settings: FidelityS
     const meanRotation = averageRotation(settings.invFreq, futurePositions);
     const perPosition = evenlySpaced(futurePositions, settings.empiricalPositions ?? 32).map((p) => rotationAt(settings.invFreq, p));
     const perHead: Record<Method | 'truth', Float64Array[]> = { truth: [], gaussian: [], mixture: [], empirical: [], gaussian_perpos: [], mixture_perpos: [] };
-    const bestKByHead: number[] = [];
+    const seenPerHead: Float64Array[] = [];
+    for (let h = 0; h < groupSize; h++) seenPerHead.push(Float64Array.from(input.queries.subarray(h * T * d, h * T * d + nSeen * d)));
+    const mixture = await fitGroupMixture(seenPerHead, nSeen, d, settings.kMax, seedFrom(settings.seed, input.key.task, input.key.promptIdx, input.key.layer, input.key.head), settings.kernel);
     for (let h = 0; h < groupSize; h++) {
-      const q = input.queries.subarray(h * T * d, (h + 1) * T * d);
-      const seen = Float64Array.from(q.subarray(0, nSeen * d));
-      const future = Float64Array.from(q.subarray(nSeen * d));
+      const seen = seenPerHead[h]!;
+      const future = Float64Array.from(input.queries.subarray(h * T * d + nSeen * d, (h + 1) * T * d));
       perHead.truth.push(await meanExpLogScores(rotateRowsToPositions(future, futurePositions, settings.invFreq), nFuture, keys, settings.kernel));
       // kvpress: biased (divide by n) moments of the pre-RoPE queries, then the averaged rotation
       const { mean, cov } = meanAndCovariance(seen, nSeen, d, 0);
       perHead.gaussian.push(await gaussianLogScores(mean, cov, [meanRotation], keys, settings.kernel));
       perHead.gaussian_perpos.push(await gaussianLogScores(mean, cov, perPosition, keys, settings.kernel));
-      const best = await bestMixture(seen, nSeen, d, settings, seedFrom(settings.seed, input.key.task, input.key.promptIdx, input.key.layer, input.key.head, h));
-      bestKByHead.push(best.k);
-      perHead.mixture.push(await mixtureLogScores(best, [meanRotation], keys, settings.kernel));
-      perHead.mixture_perpos.push(await mixtureLogScores(best, perPosition, keys, settings.kernel));
+      perHead.mixture.push(await mixtureLogScores(mixture.perHead[h]!, [meanRotation], keys, settings.kernel));
+      perHead.mixture_perpos.push(await mixtureLogScores(mixture.perHead[h]!, perPosition, keys, settings.kernel));
       const rotated = new Float64Array(perPosition.length * nSeen * d);
       perPosition.forEach((r, i) => rotated.set(rotateRows(r, seen, nSeen), i * nSeen * d));
       perHead.empirical.push(await meanExpLogScores(rotated, perPosition.length * nSeen, keys, settings.kernel));
     }
     const truth = groupAttention(perHead.truth);
-    const result: FidelityResult = { ...base, bestK: Math.max(...bestKByHead), bestKByHead, status: 'ok' };
+    const result: FidelityResult = { ...base, bestK: mixture.bestK, status: 'ok' };
     result.oracleMass = settings.keep.map((f) => keptMassAt(truth, truth, f));
     for (const m of METHODS) {
       const predicted = groupAttention(perHead[m]);
@@ -118,15 +115,6 @@ export async function fidelityUnit(input: FidelityUnitInput, settings: FidelityS
   }
 }
 
-/** The BIC-best full-covariance mixture of the seen queries, K capped so each component can have d + 1 points. */
-async function bestMixture(seen: Float64Array, n: number, d: number, settings: FidelitySettings, seed: number): Promise<GmmFit> {
-  const kMax = Math.max(1, Math.min(settings.kMax, Math.floor(n / (d + 1))));
-  const { fits } = await sweepK({ data: seen, rows: n, cols: d }, { kMax, covariance: 'full', seed, ...settings.kernel });
-  let best = fits[0]!;
-  for (const f of fits) if (f.bic < best.bic) best = f;
-  return best;
-}
-
 /** Up to `count` values of `values` at evenly spaced indices (all of them when there are fewer). */
 function evenlySpaced(values: Int32Array, count: number): number[] {
   if (values.length <= count) return Array.from(values);
@@ -137,7 +125,7 @@ function emptyResult(key: UnitKey, nSeen: number, nFuture: number, nKeep: number
   const perMethod = <T>(make: () => T): Record<Method, T> => Object.fromEntries(METHODS.map((m) => [m, make()])) as Record<Method, T>;
   const nans = () => new Array<number>(nKeep).fill(NaN);
   return {
-    ...key, nSeen, nFuture, bestK: 0, bestKByHead: [], rho: perMethod(() => NaN), recall: perMethod(nans), keptMass: perMethod(nans),
+    ...key, nSeen, nFuture, bestK: 0, rho: perMethod(() => NaN), recall: perMethod(nans), keptMass: perMethod(nans),
     oracleMass: nans(), logMass: perMethod(() => NaN), seconds: 0, status: 'ok',
   };
 }
