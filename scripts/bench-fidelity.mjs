@@ -1,6 +1,6 @@
 // `poc fidelity` on a planted corpus at the real unit shape (Llama-3.1-8B: head_dim 128,
-// GQA groups of 4, T_sub 1024, llama3 RoPE over 16K positions): layer 0 has one-Gaussian
-// query heads, layer 1 planted 4-component mixtures. Prints the fidelity table and the
+// GQA groups of 4, T_sub 1024, llama3 RoPE over 16K positions): in layer 0 the heads of a
+// group share one Gaussian, in layer 1 one planted 3-component mixture. Prints the fidelity table and the
 // seconds per unit, ours vs a numpy/scikit-learn reference doing the same unit (truth,
 // kvpress Gaussian, GaussianMixture BIC sweep, empirical).
 import { spawnSync } from 'node:child_process';
@@ -27,7 +27,7 @@ async function writePlantedCorpus(dir) {
       for (let g = 0; g < KV; g++) {
         for (let h = 0; h < GROUP; h++) {
           const qh = g * GROUP + h;
-          const params = plantedMixture({ k: l === 0 ? 1 : 4, d: D, separation: 8, seed: 1000 * p + 100 * l + qh });
+          const params = plantedMixture({ k: l === 0 ? 1 : 3, d: D, separation: 12, seed: 1000 * p + 100 * l + g });
           queries.set(sampleGmm(params, T, 7 + 1000 * p + 100 * l + qh, 'float32').X.data, ((l * KV * GROUP + qh) * T) * D);
         }
         // keys: pre-RoPE N(m, I) rotated to their positions, as a model's k_proj + RoPE would give
@@ -94,7 +94,7 @@ export async function run() {
     const r = await runFidelity({ corpus: dir, out: join(dir, 'fidelity.md'), kMax: K_MAX, future: 0.2, keep: [0.1, 0.25, 0.5], progressStream: null });
     const fmt = (x) => (Number.isFinite(x) ? x.toFixed(3) : '-');
     const methods = Object.keys(r.summary.overall.medianRho);
-    console.log(`planted corpus: ${r.rows.length} units of ${GROUP} heads x ${T} positions x d ${D}; layer 0 one Gaussian per head, layer 1 a 4-mixture (K <= ${K_MAX})`);
+    console.log(`planted corpus: ${r.rows.length} units of ${GROUP} heads x ${T} positions x d ${D}; layer 0 one Gaussian per group, layer 1 a 3-mixture per group (K <= ${K_MAX})`);
     console.log(`| group | ${methods.map((m) => `rho ${m}`).join(' | ')} | ${methods.map((m) => `recall@0.1 ${m}`).join(' | ')} | mean best K |`);
     for (const g of [r.summary.overall, ...r.summary.byLayer]) {
       console.log(`| ${g.group} | ${methods.map((m) => fmt(g.medianRho[m])).join(' | ')} | ${methods.map((m) => fmt(g.meanRecall[m][0])).join(' | ')} | ${fmt(g.meanBestK)} |`);
