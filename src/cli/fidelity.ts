@@ -13,7 +13,8 @@ export function registerFidelity(program: Command): void {
     .option('--keep <list>', 'keep fractions for recall and kept mass', fractionListArg, [0.1, 0.25, 0.5])
     .action(async (o: { corpus: string; out: string; kMax: number; future: number; keep: number[] }) => {
       const r = await runFidelity(o);
-      const failed = r.summary.failed.length > 0 ? `, ${r.summary.failed.length} failed (listed in the report)` : '';
+      const failed = (r.summary.failed.length > 0 ? `, ${r.summary.failed.length} failed` : '') +
+        (r.skippedFiles.length > 0 ? `, ${r.skippedFiles.length} file(s) skipped` : '') + (r.summary.failed.length + r.skippedFiles.length > 0 ? ' (listed in the report)' : '');
       process.stderr.write(
         `scored ${r.rows.length} unit(s)${failed} in ${r.seconds.toFixed(1)} s (${r.summary.meanSecondsPerUnit.toFixed(2)} s/unit)\n` +
         `wrote ${r.report} and ${r.unitsCsv}\n`,

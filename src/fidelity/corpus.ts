@@ -28,6 +28,7 @@ const WITH_KEYS_HINT = 'capture it with `poc capture --with-keys`';
 /** Plans the corpus and checks what fidelity needs; UserError when keys or RoPE settings are missing. */
 export async function planFidelityCorpus(dir: string): Promise<FidelityPlan> {
   const plan = await planCorpus(dir, undefined);
+  if (plan.files.length === 0) throw new UserError(`no usable corpus file in ${dir} (${plan.bad[0]?.path}: ${plan.bad[0]?.reason})`);
   const model = plan.meta?.model ?? {};
   const headDim = model.head_dim ?? plan.files[0]?.headDim;
   if (typeof model.rope_theta !== 'number' || typeof headDim !== 'number') {

@@ -11,7 +11,7 @@ export function fidelityColumns(keep: number[]): string[] {
   return [
     'task', 'prompt_idx', 'layer', 'head', 'best_k', ...METHODS.map((m) => `rho_${m}`), ...perKeep('recall', METHODS),
     ...perKeep('mass', [...METHODS, 'oracle']), ...METHODS.map((m) => `logmass_${m}`),
-    'n_seen', 'n_future', 'seconds', 'status',
+    'n_seen', 'n_future', 'future_span', 'seconds', 'status',
   ];
 }
 
@@ -26,7 +26,7 @@ export function formatFidelityCsv(rows: FidelityResult[], keep: number[]): strin
       ...perKeep((m, i) => r.recall[m as (typeof METHODS)[number]][i]!, METHODS),
       ...perKeep((m, i) => (m === 'oracle' ? r.oracleMass[i]! : r.keptMass[m as (typeof METHODS)[number]][i]!), [...METHODS, 'oracle']),
       ...METHODS.map((m) => num(r.logMass[m])),
-      r.nSeen, r.nFuture, r.seconds.toFixed(3), quote(r.status),
+      r.nSeen, r.nFuture, num(r.futureSpan), r.seconds.toFixed(3), quote(r.status),
     ].join(','));
   }
   return `${lines.join('\n')}\n`;

@@ -13,6 +13,8 @@ import { mixtureGain, type FidelityGroupSummary, type FidelitySummary } from './
 /** Settings echoed at the top of the report. */
 export interface FidelityReportSettings {
   corpus: string;
+  /** files the corpus plan skipped, with the reason */
+  skippedFiles: Array<{ path: string; reason: string }>;
   future: number;
   kMax: number;
   seed: number;
@@ -40,7 +42,8 @@ export function renderFidelityMarkdown(s: FidelitySummary, settings: FidelityRep
   L.push(
     `Units: **${s.overall.units}**${s.failed.length ? `, failed: ${s.failed.length}` : ''}. Corpus ${settings.corpus}; the latest ${pctText(settings.future)} ` +
     `of each prompt's sampled positions are the future queries, the rest the seen queries and keys; K ≤ ${settings.kMax}; seed ${settings.seed}; ` +
-    `${fmt(s.meanSecondsPerUnit, 2)} s per unit.`, '',
+    `${fmt(s.meanSecondsPerUnit, 2)} s per unit. The future positions span a median of ${fmt(s.medianFutureSpan, 0)} tokens ` +
+    '(kvpress averages its rotation over the next 512 positions; a wider window shrinks the averaged rotation more).', '',
   );
   L.push(
     'Truth per key: the mean over future queries (rotated to their own positions) of exp(q·k/√d), softmax-normalised over keys per query head and averaged over the GQA group, as kvpress combines heads. ' +
@@ -82,6 +85,11 @@ export function renderFidelityMarkdown(s: FidelitySummary, settings: FidelityRep
   if (figures.length > 0) {
     L.push('## Figures', '');
     for (const f of figures) L.push(`![${f.title}](${f.file})`, '');
+  }
+  if (settings.skippedFiles.length > 0) {
+    L.push('## Files skipped', '');
+    for (const f of settings.skippedFiles) L.push(`- ${f.path}: ${f.reason}`);
+    L.push('');
   }
   if (s.failed.length > 0) {
     L.push('## Failed units', '');

@@ -33,6 +33,8 @@ export interface FidelityRunResult {
   figures: string[];
   rows: FidelityResult[];
   summary: FidelitySummary;
+  /** corpus files skipped (unreadable or inconsistent), with the reason */
+  skippedFiles: Array<{ path: string; reason: string }>;
   seconds: number;
 }
 
@@ -79,6 +81,8 @@ export async function runFidelity(opts: FidelityOptions): Promise<FidelityRunRes
   mkdirSync(dirname(out), { recursive: true });
   await writeFileAtomic(unitsCsv, formatFidelityCsv(rows, opts.keep));
   const summary = summariseFidelity(rows, opts.keep);
-  const figures = await writeFidelityReport(out, rows, summary, { corpus: opts.corpus, future: opts.future, kMax: opts.kMax, seed: settings.seed });
-  return { report: out, unitsCsv, figures, rows, summary, seconds: (performance.now() - started) / 1000 };
+  const figures = await writeFidelityReport(out, rows, summary, {
+    corpus: opts.corpus, future: opts.future, kMax: opts.kMax, seed: settings.seed, skippedFiles: plan.bad.map((b) => ({ path: b.path, reason: b.reason })),
+  });
+  return { report: out, unitsCsv, figures, rows, summary, skippedFiles: plan.bad.map((b) => ({ path: b.path, reason: b.reason })), seconds: (performance.now() - started) / 1000 };
 }

@@ -29,6 +29,8 @@ export interface FidelitySummary {
   byGain: FidelityResult[];
   failed: FidelityResult[];
   meanSecondsPerUnit: number;
+  /** median tokens spanned by a unit's future positions */
+  medianFutureSpan: number;
 }
 
 /** rho_mixture - rho_gaussian of a unit. */
@@ -47,6 +49,7 @@ export function summariseFidelity(rows: FidelityResult[], keep: number[]): Fidel
     byGain: [...ok].filter((r) => Number.isFinite(mixtureGain(r))).sort((a, b) => mixtureGain(b) - mixtureGain(a)),
     failed: rows.filter((r) => r.status !== 'ok'),
     meanSecondsPerUnit: mean(rows.map((r) => r.seconds)),
+    medianFutureSpan: median(finite(ok.map((r) => r.futureSpan))),
   };
 }
 

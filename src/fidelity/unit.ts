@@ -52,6 +52,8 @@ export interface FidelityUnitInput {
 export interface FidelityResult extends UnitKey {
   nSeen: number;
   nFuture: number;
+  /** tokens from the first to the last future position (kvpress averages its rotation over the next 512) */
+  futureSpan: number;
   /** BIC-best K of the pooled group's seen queries (as poc analyze fits a unit) */
   bestK: number;
   rho: Record<Method, number>;
@@ -74,6 +76,7 @@ export async function fidelityUnit(input: FidelityUnitInput, settings: FidelityS
   const nFuture = Math.max(1, Math.round(settings.future * T));
   const nSeen = T - nFuture;
   const base = emptyResult(input.key, nSeen, nFuture, settings.keep.length);
+  if (nSeen >= 0 && T > 0) base.futureSpan = positions[T - 1]! - positions[Math.max(nSeen, 0)]!;
   try {
     if (nSeen < 2) throw new Error(`only ${nSeen} seen position(s)`);
     const keys: KeyRows = { data: Float64Array.from(input.keys.subarray(0, nSeen * d)), n: nSeen, d };
@@ -125,7 +128,7 @@ function emptyResult(key: UnitKey, nSeen: number, nFuture: number, nKeep: number
   const perMethod = <T>(make: () => T): Record<Method, T> => Object.fromEntries(METHODS.map((m) => [m, make()])) as Record<Method, T>;
   const nans = () => new Array<number>(nKeep).fill(NaN);
   return {
-    ...key, nSeen, nFuture, bestK: 0, rho: perMethod(() => NaN), recall: perMethod(nans), keptMass: perMethod(nans),
+    ...key, nSeen, nFuture, futureSpan: NaN, bestK: 0, rho: perMethod(() => NaN), recall: perMethod(nans), keptMass: perMethod(nans),
     oracleMass: nans(), logMass: perMethod(() => NaN), seconds: 0, status: 'ok',
   };
 }

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { cp, mkdtemp, rm, truncate } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -159,6 +159,17 @@ describe('poc fidelity end to end on a tiny-model corpus', () => {
       });
     }
   }, 120_000);
+
+  it('a truncated file is skipped and listed; the other files are scored', async () => {
+    const dir = join(root, 'partly-bad');
+    await cp(join(root, 'corpus'), dir, { recursive: true });
+    const victim = join(dir, 'prompt_vt__p0.npz');
+    await truncate(victim, 1000);
+    const r = await runFidelity({ corpus: dir, out: join(root, 'pb', 'f.md'), kMax: 2, future: 0.2, keep: KEEP, progressStream: null });
+    expect(r.skippedFiles.map((f) => f.path)).toEqual([victim]);
+    expect(r.rows.every((row) => row.task === 'niah_single_1')).toBe(true);
+    expect(readFileSync(r.report, 'utf8')).toContain('## Files skipped');
+  }, 60_000);
 
   it('a corpus captured without --with-keys exits 1 with one line naming the flag', async () => {
     const noKeys = join(root, 'nokeys');
