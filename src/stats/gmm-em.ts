@@ -68,23 +68,46 @@ export async function componentLogDensities(comps: Components, kernels: DataKern
     const { W, b } = whiteningBlocks(comps);
     sq = await kernels.mahalanobis(W, b, k);
   } else {
-    // diag is O(n k d): plain float64 loops, no products worth a kernel
-    sq = new Float64Array(n * k);
-    for (let i = 0; i < n; i++) {
-      for (let c = 0; c < k; c++) {
-        let s = 0;
-        for (let j = 0; j < d; j++) {
-          const z = (x[i * d + j] - comps.means[c * d + j]) * comps.precChol[c * d + j];
-          s += z * z;
-        }
-        sq[i * k + c] = s;
+    // |(x - mu) p|^2 = [x^2 | x] . [p^2 | -2 mu p^2] + sum(mu^2 p^2): one narrow product (as scikit-learn's diag)
+    const Cd = new Float64Array(k * 2 * d);
+    const offset = new Float64Array(k);
+    for (let c = 0; c < k; c++) {
+      for (let j = 0; j < d; j++) {
+        const p2 = comps.precChol[c * d + j] ** 2;
+        const mu = comps.means[c * d + j];
+        Cd[c * 2 * d + j] = p2;
+        Cd[c * 2 * d + d + j] = -2 * mu * p2;
+        offset[c] += mu * mu * p2;
       }
     }
+    sq = await squaresKernels(kernels, x).crossDot(Cd, k);
+    for (let i = 0; i < n; i++) for (let c = 0; c < k; c++) sq[i * k + c] = Math.max(0, sq[i * k + c] + offset[c]);
   }
   for (let i = 0; i < n; i++) {
     for (let c = 0; c < k; c++) sq[i * k + c] = -0.5 * (d * LOG_2PI + sq[i * k + c]) + comps.logDetU[c];
   }
   return sq;
+}
+
+const squares = new WeakMap<DataKernels, DataKernels>();
+
+/** Kernels on [x^2 | x] ([n, 2d]) beside the ones on x, made once per data matrix. */
+function squaresKernels(kernels: DataKernels, x: Float64Array): DataKernels {
+  let sk = squares.get(kernels);
+  if (!sk) {
+    const { n, d } = kernels;
+    const y = new Float64Array(n * 2 * d);
+    for (let i = 0; i < n; i++) {
+      for (let j = 0; j < d; j++) {
+        const v = x[i * d + j];
+        y[i * 2 * d + j] = v * v;
+        y[i * 2 * d + d + j] = v;
+      }
+    }
+    sk = kernels.derive(y, 2 * d);
+    squares.set(kernels, sk);
+  }
+  return sk;
 }
 
 /** W = [U_1 .. U_k] as [d, k*d] and b_c = mu_c U_c as [k*d]: the inputs of the whitening products. */
@@ -178,19 +201,17 @@ export async function mStep(
       for (let j = 0; j < d; j++) covariances[o + j * d + j] += reg;
     }
   } else {
+    // E[x^2] - mu^2 per dimension from one weighted sum over [x^2 | x] (the data are centred)
+    const sums = await squaresKernels(kernels, x).weightedSums(resp, k);
     means = new Float64Array(k * d);
     covariances = new Float64Array(k * d);
-    for (let i = 0; i < n; i++) for (let c = 0; c < k; c++) {
-      const r = resp[i * k + c];
-      for (let j = 0; j < d; j++) means[c * d + j] += r * x[i * d + j];
+    for (let c = 0; c < k; c++) {
+      for (let j = 0; j < d; j++) {
+        const mu = sums[c * 2 * d + d + j] / sumR[c];
+        means[c * d + j] = mu;
+        covariances[c * d + j] = Math.max(0, sums[c * 2 * d + j] / sumR[c] - mu * mu) + reg;
+      }
     }
-    for (let c = 0; c < k; c++) for (let j = 0; j < d; j++) means[c * d + j] /= sumR[c];
-    // centred second moment (scikit-learn uses E[x^2] - mu^2; equal in exact arithmetic, safer here)
-    for (let i = 0; i < n; i++) for (let c = 0; c < k; c++) {
-      const r = resp[i * k + c];
-      for (let j = 0; j < d; j++) covariances[c * d + j] += r * (x[i * d + j] - means[c * d + j]) ** 2;
-    }
-    for (let c = 0; c < k; c++) for (let j = 0; j < d; j++) covariances[c * d + j] = covariances[c * d + j] / sumR[c] + reg;
   }
   let total = 0;
   for (let c = 0; c < k; c++) total += sumR[c];

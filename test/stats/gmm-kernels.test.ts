@@ -31,7 +31,7 @@ describe.each([5, 13])('ort kernels against the float64 reference kernels, d = %
   const ref = createJsKernels(X, n, d);
 
   for (const [precision, tol] of [['float64', 1e-12], ['float32', 2e-5]] as const) {
-    it(`${precision}: mahalanobis, whiten, weighted moments and dot products within ${tol} (relative to the largest value)`, async () => {
+    it(`${precision}: mahalanobis, whiten, weighted moments, sums, k-means steps and dot products within ${tol} (relative to the largest value)`, async () => {
       const ort = createOrtKernels(X, n, d, { precision });
       expect(maxRelErr(await ort.mahalanobis(W, b, k), await ref.mahalanobis(W, b, k))).toBeLessThan(tol);
       expect(maxRelErr(await ort.whiten(W, b, k), await ref.whiten(W, b, k))).toBeLessThan(tol);
@@ -41,6 +41,16 @@ describe.each([5, 13])('ort kernels against the float64 reference kernels, d = %
       // uncentred second moments minus N mu mu^T: float32 loses (offset / sd)^2 ~ 10x more here
       expect(maxRelErr(a.scatter, e.scatter)).toBeLessThan(precision === 'float32' ? 20 * tol : tol);
       expect(maxRelErr(await ort.crossDot(C, k), await ref.crossDot(C, k))).toBeLessThan(tol);
+      expect(maxRelErr(await ort.weightedSums(R, k), await ref.weightedSums(R, k))).toBeLessThan(tol);
+      const a2 = await ort.kmeansStep(C, k);
+      const e2 = await ref.kmeansStep(C, k);
+      expect(Array.from(a2.labels)).toEqual(Array.from(e2.labels));
+      expect(maxRelErr(a2.sums, e2.sums)).toBeLessThan(tol);
+      expect(Array.from(a2.counts)).toEqual(Array.from(e2.counts));
+      expect(maxRelErr(a2.minDist, e2.minDist)).toBeLessThan(20 * tol);
+      // derived kernels keep the backend: squares of X through the same graphs
+      const sq = X.map((v) => v * v);
+      expect(maxRelErr(await ort.derive(sq, d).crossDot(C, k), await ref.derive(sq, d).crossDot(C, k))).toBeLessThan(tol);
     });
   }
 });

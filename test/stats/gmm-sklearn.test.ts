@@ -51,6 +51,7 @@ describe('gmm against scikit-learn from the same starting parameters', () => {
     { d: 6, covariance: 'full', kernels: { backend: 'ort', precision: 'float32' }, tol: 1e-6 },
     { d: 12, covariance: 'full', kernels: { backend: 'ort', precision: 'float32' }, tol: 1e-6 },
     { d: 6, covariance: 'diag', kernels: { backend: 'js' }, tol: 1e-6 },
+    { d: 12, covariance: 'diag', kernels: { backend: 'ort', precision: 'float32' }, tol: 1e-6 },
   ];
   for (const { d, covariance, kernels, tol } of cases) {
     const truth = plantedMixture({ k: 3, d, separation: 3, weights: [3, 2, 1], seed: 21 });

@@ -85,6 +85,20 @@ export function createJsKernels(X: Float32Array | Float64Array, n: number, d: nu
       return { means, scatter };
     },
     crossDot,
+    async weightedSums(R, k) {
+      const out = new Float64Array(k * d);
+      for (let i = 0; i < n; i++) {
+        for (let c = 0; c < k; c++) {
+          const r = R[i * k + c];
+          if (r === 0) continue;
+          for (let j = 0; j < d; j++) out[c * d + j] += r * x[i * d + j];
+        }
+      }
+      return out;
+    },
+    derive(Y, dy) {
+      return createJsKernels(Y, n, dy);
+    },
     async kmeansStep(C, k): Promise<KMeansStep> {
       const dots = await crossDot(C, k);
       const half = new Float64Array(k);

@@ -9,7 +9,7 @@ import * as ort from 'onnxruntime-node';
 import { createGraph, type ElemType } from './onnx-graph.js';
 import type { DataKernels, KernelOptions } from './types.js';
 
-type GraphKind = 'mahalanobis' | 'whiten' | 'moments' | 'crossdot' | 'kmeans';
+type GraphKind = 'mahalanobis' | 'whiten' | 'moments' | 'crossdot' | 'kmeans' | 'sums';
 
 const sessions = new Map<string, Promise<ort.InferenceSession>>();
 
@@ -48,13 +48,18 @@ function buildGraph(kind: GraphKind, d: number, elem: ElemType): Uint8Array {
     const labels = g.node('ArgMax', [score], { axis: 1, keepdims: 0 }); // int64 [n]
     const best = g.node('ReduceMax', [score], { axes: [1], keepdims: 0 }); // [n]
     const depth = g.node('Slice', [g.node('Shape', [Ct]), g.ints([1]), g.ints([2])]);
-    const offOn = g.node('Concat', [g.node('Reshape', [g.scalar(0, elem), g.ints([1])]), g.node('Reshape', [g.scalar(1, elem), g.ints([1])])], { axis: 0 });
-    const onehot = g.node('OneHot', [labels, depth, offOn], { axis: -1 }); // [n, k]
+    // onnxruntime's CPU OneHot has no double output: build it in float32 and cast
+    const offOn = g.node('Concat', [g.node('Reshape', [g.scalar(0, 'float32'), g.ints([1])]), g.node('Reshape', [g.scalar(1, 'float32'), g.ints([1])])], { axis: 0 });
+    const onehot32 = g.node('OneHot', [labels, depth, offOn], { axis: -1 }); // [n, k]
+    const onehot = elem === 'float32' ? onehot32 : g.node('Cast', [onehot32], { to: 11 /* DOUBLE */ });
     // the ones column of Xa turns the last output column into the counts
     const sums = g.node('MatMul', [g.node('Transpose', [onehot], { perm: [1, 0] }), Xa]); // [k, d+1]
     g.output(labels, 'int64', ['n']);
     g.output(best, elem, ['n']);
     g.output(sums, elem, ['k', d + 1]);
+  } else if (kind === 'sums') {
+    const R = g.input('R', elem, ['n', 'k']);
+    g.output(g.node('MatMul', [g.node('Transpose', [R], { perm: [1, 0] }), Xa]), elem, ['k', d + 1]);
   } else {
     const Ct = g.input('Ct', elem, [d + 1, 'k']);
     g.output(g.node('MatMul', [Xa, Ct]), elem, ['n', 'k']);
@@ -102,8 +107,10 @@ export function createOrtKernels(X: Float32Array | Float64Array, n: number, d: n
   const xTensor = new ort.Tensor(elem, xa, [n, d + 1]);
   const rowNorms = new Float64Array(n);
   for (let i = 0; i < n; i++) for (let j = 0; j < d; j++) rowNorms[i] += X[i * d + j] ** 2;
-  // the k-means graphs do ~10 MFLOP per call: a thread pool costs more in wake-ups than it saves
-  const get = (kind: GraphKind) => session(kind, d, elem, kind === 'kmeans' || kind === 'crossdot' ? 1 : threads, providers, opts.spinning ?? false);
+  // the narrow products (k-means, diag covariance) do ~10 MFLOP per call: a thread pool
+  // costs more in wake-ups than it saves
+  const narrow = (kind: GraphKind) => kind === 'kmeans' || kind === 'crossdot' || kind === 'sums';
+  const get = (kind: GraphKind) => session(kind, d, elem, narrow(kind) ? 1 : threads, providers, opts.spinning ?? false);
 
   /** [W; -b] as [d+1, k*d] in the graph's precision */
   const augmented = (W: Float64Array, b: Float64Array) => {
@@ -159,6 +166,17 @@ export function createOrtKernels(X: Float32Array | Float64Array, n: number, d: n
       for (let c = 0; c < k; c++) for (let j = 0; j < d; j++) Ct[j * k + c] = C[c * d + j];
       const out = await s.run({ Xa: xTensor, Ct: new ort.Tensor(elem, toElem(Ct, elem), [d + 1, k]) });
       return toF64(out[s.outputNames[0]].data);
+    },
+    async weightedSums(R, k) {
+      const s = await get('sums');
+      const out = await s.run({ Xa: xTensor, R: new ort.Tensor(elem, toElem(R, elem), [n, k]) });
+      const raw = out[s.outputNames[0]].data as Float32Array | Float64Array;
+      const sums = new Float64Array(k * d);
+      for (let c = 0; c < k; c++) for (let j = 0; j < d; j++) sums[c * d + j] = raw[c * (d + 1) + j];
+      return sums;
+    },
+    derive(Y, dy) {
+      return createOrtKernels(Y, n, dy, opts);
     },
     async kmeansStep(C, k) {
       const s = await get('kmeans');

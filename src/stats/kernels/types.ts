@@ -44,6 +44,10 @@ export interface DataKernels {
    * its squared distance, and the per-label row sums [k, d] and counts [k], in one pass.
    */
   kmeansStep(C: Float64Array, k: number): Promise<KMeansStep>;
+  /** Weighted column sums R^T X for responsibilities R [n, k]: [k, d]. */
+  weightedSums(R: Float64Array, k: number): Promise<Float64Array>;
+  /** Kernels on another matrix Y [n, dy] with the same backend and options. */
+  derive(Y: Float64Array, dy: number): DataKernels;
 }
 
 export interface KMeansStep {
