@@ -40,7 +40,7 @@ export function renderFidelityMarkdown(s: FidelitySummary, settings: FidelityRep
   const groups = [s.overall, ...s.byLayer];
   L.push('# poc fidelity: does a mixture predict future attention better than one Gaussian?', '');
   L.push(
-    `Units: **${s.overall.units}**${s.failed.length ? `, failed: ${s.failed.length}` : ''}. Corpus ${settings.corpus}; the latest ${pctText(settings.future)} ` +
+    `Units: **${s.overall.units}**${s.failed.length ? `, with a failure: ${s.failed.length} (listed at the end)` : ''}. Corpus ${settings.corpus}; the latest ${pctText(settings.future)} ` +
     `of each prompt's sampled positions are the future queries, the rest the seen queries and keys; K ≤ ${settings.kMax}; seed ${settings.seed}; ` +
     `${fmt(s.meanSecondsPerUnit, 2)} s per unit. The future positions span a median of ${fmt(s.medianFutureSpan, 0)} tokens ` +
     '(kvpress averages its rotation over the next 512 positions; a wider window shrinks the averaged rotation more).', '',
@@ -92,7 +92,7 @@ export function renderFidelityMarkdown(s: FidelitySummary, settings: FidelityRep
     L.push('');
   }
   if (s.failed.length > 0) {
-    L.push('## Failed units', '');
+    L.push('## Units with a failure', '');
     for (const r of s.failed) L.push(`- ${r.task} p${r.promptIdx} layer ${r.layer} head ${r.head}: ${r.status}`);
     L.push('');
   }

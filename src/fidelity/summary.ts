@@ -1,5 +1,5 @@
 import { median } from '../report/aggregate.js';
-import { METHODS, type FidelityResult, type Method } from './unit.js';
+import { METHODS, MIXTURE_FAILED, type FidelityResult, type Method } from './unit.js';
 
 /**
  * Aggregates of per-unit fidelity rows: per layer and overall, each prediction's median
@@ -16,7 +16,7 @@ export interface FidelityGroupSummary {
   meanRecall: Record<Method, number[]>;
   meanKeptMass: Record<Method | 'oracle', number[]>;
   medianLogMass: Record<Method, number>;
-  /** share (0..1) of units where the mixture's rho beats the Gaussian's */
+  /** share (0..1) of units with a mixture where its rho beats the Gaussian's */
   mixtureWins: number;
   meanBestK: number;
 }
@@ -38,9 +38,10 @@ export function mixtureGain(r: FidelityResult): number {
   return r.rho.mixture - r.rho.gaussian;
 }
 
-/** Summarises the rows (failed units are listed apart and left out of every statistic). */
+/** Summarises the rows; failed units are listed apart (those with only a failed mixture still count for the other predictions). */
 export function summariseFidelity(rows: FidelityResult[], keep: number[]): FidelitySummary {
-  const ok = rows.filter((r) => r.status === 'ok');
+  // a unit whose mixture failed still counts for the other predictions (its mixture metrics are NaN)
+  const ok = rows.filter((r) => r.status === 'ok' || r.status.startsWith(MIXTURE_FAILED));
   const layers = [...new Set(ok.map((r) => r.layer))].sort((a, b) => a - b);
   return {
     keep,
@@ -63,9 +64,13 @@ function summariseGroup(group: string, rows: FidelityResult[], keep: number[]): 
     meanRecall: per((m) => keepMeans((r, i) => r.recall[m][i]!)),
     meanKeptMass: { ...per((m) => keepMeans((r, i) => r.keptMass[m][i]!)), oracle: keepMeans((r, i) => r.oracleMass[i]!) },
     medianLogMass: per((m) => median(finite(rows.map((r) => r.logMass[m])))),
-    mixtureWins: rows.length === 0 ? NaN : rows.filter((r) => r.rho.mixture > r.rho.gaussian).length / rows.length,
+    mixtureWins: share(rows.filter((r) => Number.isFinite(mixtureGain(r))), (r) => mixtureGain(r) > 0),
     meanBestK: mean(rows.map((r) => r.bestK)),
   };
+}
+
+function share<T>(rows: T[], pred: (r: T) => boolean): number {
+  return rows.length === 0 ? NaN : rows.filter(pred).length / rows.length;
 }
 
 function finite(values: number[]): number[] {

@@ -4,7 +4,7 @@ import { spearman } from '../stats/spearman.js';
 import { seedFrom } from '../util/rng.js';
 import type { UnitKey } from '../analyze/unit.js';
 import { groupAttention, keptMassAt, logMassRatio, recallAt } from './metrics.js';
-import { fitGroupMixture } from './group-mixture.js';
+import { fitGroupMixture, type GroupMixture } from './group-mixture.js';
 import { averageRotation, rotateRows, rotateRowsToPositions, rotationAt } from './rope.js';
 import { gaussianLogScores, meanExpLogScores, mixtureLogScores, type KeyRows } from './scores.js';
 
@@ -20,6 +20,9 @@ import { gaussianLogScores, meanExpLogScores, mixtureLogScores, type KeyRows } f
  * exact expectation under that query model), separating the shape of the query
  * distribution from kvpress's rotation averaging; empirical uses the seen queries themselves.
  */
+/** Status prefix of a unit whose mixture could not be fitted (its other predictions stand). */
+export const MIXTURE_FAILED = 'mixture failed: ';
+
 export const METHODS = ['gaussian', 'mixture', 'empirical', 'gaussian_perpos', 'mixture_perpos'] as const;
 export type Method = (typeof METHODS)[number];
 
@@ -68,7 +71,7 @@ export interface FidelityResult extends UnitKey {
   status: string;
 }
 
-/** Scores the three predictions on one unit; a unit whose fit fails gets NaN metrics and the reason in status. */
+/** Scores the predictions on one unit; what cannot be computed is NaN, with the reason in status. */
 export async function fidelityUnit(input: FidelityUnitInput, settings: FidelitySettings): Promise<FidelityResult> {
   const started = performance.now();
   const { positions, headDim: d, groupSize } = input;
@@ -86,7 +89,14 @@ export async function fidelityUnit(input: FidelityUnitInput, settings: FidelityS
     const perHead: Record<Method | 'truth', Float64Array[]> = { truth: [], gaussian: [], mixture: [], empirical: [], gaussian_perpos: [], mixture_perpos: [] };
     const seenPerHead: Float64Array[] = [];
     for (let h = 0; h < groupSize; h++) seenPerHead.push(Float64Array.from(input.queries.subarray(h * T * d, h * T * d + nSeen * d)));
-    const mixture = await fitGroupMixture(seenPerHead, nSeen, d, settings.kMax, seedFrom(settings.seed, input.key.task, input.key.promptIdx, input.key.layer, input.key.head), settings.kernel);
+    // data the mixture engine refuses (a constant dimension, too few distinct rows) still has the other predictions
+    let mixture: GroupMixture | undefined;
+    let mixtureError = '';
+    try {
+      mixture = await fitGroupMixture(seenPerHead, nSeen, d, settings.kMax, seedFrom(settings.seed, input.key.task, input.key.promptIdx, input.key.layer, input.key.head), settings.kernel);
+    } catch (err) {
+      mixtureError = (err as Error).message.split('\n')[0]!;
+    }
     for (let h = 0; h < groupSize; h++) {
       const seen = seenPerHead[h]!;
       const future = Float64Array.from(input.queries.subarray(h * T * d + nSeen * d, (h + 1) * T * d));
@@ -95,16 +105,19 @@ export async function fidelityUnit(input: FidelityUnitInput, settings: FidelityS
       const { mean, cov } = meanAndCovariance(seen, nSeen, d, 0);
       perHead.gaussian.push(await gaussianLogScores(mean, cov, [meanRotation], keys, settings.kernel));
       perHead.gaussian_perpos.push(await gaussianLogScores(mean, cov, perPosition, keys, settings.kernel));
-      perHead.mixture.push(await mixtureLogScores(mixture.perHead[h]!, [meanRotation], keys, settings.kernel));
-      perHead.mixture_perpos.push(await mixtureLogScores(mixture.perHead[h]!, perPosition, keys, settings.kernel));
+      if (mixture) {
+        perHead.mixture.push(await mixtureLogScores(mixture.perHead[h]!, [meanRotation], keys, settings.kernel));
+        perHead.mixture_perpos.push(await mixtureLogScores(mixture.perHead[h]!, perPosition, keys, settings.kernel));
+      }
       const rotated = new Float64Array(perPosition.length * nSeen * d);
       perPosition.forEach((r, i) => rotated.set(rotateRows(r, seen, nSeen), i * nSeen * d));
       perHead.empirical.push(await meanExpLogScores(rotated, perPosition.length * nSeen, keys, settings.kernel));
     }
     const truth = groupAttention(perHead.truth);
-    const result: FidelityResult = { ...base, bestK: mixture.bestK, status: 'ok' };
+    const result: FidelityResult = { ...base, bestK: mixture?.bestK ?? 0, status: mixture ? 'ok' : `${MIXTURE_FAILED}${mixtureError}` };
     result.oracleMass = settings.keep.map((f) => keptMassAt(truth, truth, f));
     for (const m of METHODS) {
+      if (perHead[m].length === 0) continue;
       const predicted = groupAttention(perHead[m]);
       result.rho[m] = spearman(truth, predicted);
       result.recall[m] = settings.keep.map((f) => recallAt(truth, predicted, f));

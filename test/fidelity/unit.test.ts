@@ -47,4 +47,14 @@ describe('fidelityUnit on planted queries', () => {
     expect(Math.abs(r.logMass.gaussian_perpos)).toBeGreaterThan(3 * Math.abs(r.logMass.mixture_perpos));
     expect(r.rho.mixture_perpos).toBeGreaterThan(r.rho.gaussian_perpos);
   });
+
+  it('queries the mixture engine refuses (a constant dimension) keep their other predictions', async () => {
+    const input = unitInput(1, 40);
+    for (let i = 0; i < G * T; i++) input.queries[i * D] = 0.25;
+    const r = await fidelityUnit(input, settings);
+    expect(r.status).toMatch(/^mixture failed: .*constant/);
+    expect(r.rho.mixture).toBeNaN();
+    expect(r.rho.gaussian).toBeGreaterThan(0.5);
+    expect(r.rho.empirical).toBeGreaterThan(0.5);
+  });
 });
