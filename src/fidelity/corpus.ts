@@ -1,6 +1,7 @@
 import { openNpz, halfToFloat32, type NdArray, type NpzReader } from '../npz/index.js';
 import { UserError } from '../errors.js';
 import { planCorpus, type CorpusPlan, type FilePlan } from '../analyze/corpus-units.js';
+import { listCorpusFiles, readCorpusMeta } from '../corpus/index.js';
 import type { RopeScaling } from '../model/config.js';
 import type { RopeSettings } from './rope.js';
 
@@ -27,6 +28,12 @@ const WITH_KEYS_HINT = 'capture it with `poc capture --with-keys`';
 
 /** Plans the corpus and checks what fidelity needs; UserError when keys or RoPE settings are missing. */
 export async function planFidelityCorpus(dir: string): Promise<FidelityPlan> {
+  // fidelity has no --kv-heads: the grouping and RoPE settings both come from capture's meta.json
+  const meta = await readCorpusMeta(dir).catch(() => undefined);
+  const hasFiles = (await listCorpusFiles(dir).catch(() => [])).length > 0;
+  if (hasFiles && typeof meta?.model?.num_key_value_heads !== 'number') {
+    throw new UserError(`meta.json in ${dir} is missing or has no model.num_key_value_heads; ${WITH_KEYS_HINT} (its meta.json records the grouping and RoPE settings)`);
+  }
   const plan = await planCorpus(dir, undefined);
   if (plan.files.length === 0) throw new UserError(`no usable corpus file in ${dir} (${plan.bad[0]?.path}: ${plan.bad[0]?.reason})`);
   const model = plan.meta?.model ?? {};

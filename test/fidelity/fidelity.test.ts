@@ -171,6 +171,14 @@ describe('poc fidelity end to end on a tiny-model corpus', () => {
     expect(readFileSync(r.report, 'utf8')).toContain('## Files skipped');
   }, 60_000);
 
+  it('a corpus without meta.json is refused with a pointer to capture', async () => {
+    const dir = join(root, 'no-meta');
+    await cp(join(root, 'corpus'), dir, { recursive: true });
+    await rm(join(dir, 'meta.json'));
+    await expect(runFidelity({ corpus: dir, out: join(root, 'nm', 'f.md'), kMax: 2, future: 0.2, keep: KEEP, progressStream: null }))
+      .rejects.toThrow(/num_key_value_heads.*--with-keys/);
+  });
+
   it('a corpus captured without --with-keys exits 1 with one line naming the flag', async () => {
     const noKeys = join(root, 'nokeys');
     await capture(noKeys, false);
