@@ -53,56 +53,57 @@ import sys, json, math
 import numpy as np
 from scipy.stats import spearmanr
 from scipy.special import logsumexp
-path, layer, head, group, future, theta, scaling, keep = sys.argv[1:]
-layer, head, group, future, theta, keep = int(layer), int(head), int(group), float(future), float(theta), json.loads(keep)
-scaling = json.loads(scaling)
-z = np.load(path, allow_pickle=False)
-Q = z['queries'][layer].astype(np.float64)
-K = z['keys'][layer].astype(np.float64)
-pos = z['positions'].astype(np.float64)
-nq, T, d = Q.shape
-nF = max(1, int(math.floor(future * T + 0.5)))
-nS = T - nF
-keys = K[head, :nS]
-inv = 1.0 / theta ** (np.arange(0, d, 2, dtype=np.float64) / d)
-if scaling:
-    f, lo, hi, old = scaling['factor'], scaling['low_freq_factor'], scaling['high_freq_factor'], scaling['original_max_position_embeddings']
-    wl = 2 * math.pi / inv
-    smooth = (old / wl - lo) / (hi - lo)
-    scaled = np.where(wl > old / lo, inv / f, inv)
-    mid = (wl <= old / lo) & (wl >= old / hi)
-    inv = np.where(mid, (1 - smooth) * inv / f + smooth * inv, scaled)
-P = np.zeros((d, d)); P[d // 2:, :d // 2] = np.eye(d // 2); P[:d // 2, d // 2:] = -np.eye(d // 2)
-def R(p):
-    ang = p * np.concatenate([inv, inv])
-    return np.cos(ang)[None, :] * np.eye(d) + np.sin(ang)[None, :] * P
-Rs = np.stack([R(p) for p in pos[nS:]])
-Rbar = Rs.mean(0)
-def softmax(x):
-    e = np.exp(x - x.max()); return e / e.sum()
-truth = np.zeros(nS); gauss = np.zeros(nS); emp = np.zeros(nS); perpos = np.zeros(nS)
-for h in range(head * group, head * group + group):
-    seen, fut = Q[h, :nS], Q[h, nS:]
-    qf = np.einsum('fij,fj->fi', Rs, fut)
-    truth += softmax(logsumexp(qf @ keys.T / math.sqrt(d), axis=0)) / group
-    mu0 = seen.mean(0); c = seen - mu0; cov0 = c.T @ c / nS
-    def closed(Rm):
-        mu = mu0 @ Rm.T; cov = Rm @ cov0 @ Rm.T
-        return keys @ mu / math.sqrt(d) + np.einsum('ni,ij,nj->n', keys, cov, keys) / d / 2
-    gauss += softmax(closed(Rbar)) / group
-    perpos += softmax(logsumexp(np.stack([closed(Rp) for Rp in Rs]), axis=0)) / group
-    qe = np.einsum('fij,sj->fsi', Rs, seen).reshape(-1, d)
-    emp += softmax(logsumexp(qe @ keys.T / math.sqrt(d), axis=0)) / group
-def top(x, m):
-    return set(np.argsort(-x, kind='stable')[:m].tolist())
-out = {'rho_gaussian': spearmanr(truth, gauss).correlation, 'rho_empirical': spearmanr(truth, emp).correlation,
-       'rho_gaussian_perpos': spearmanr(truth, perpos).correlation}
-for f in keep:
-    m = max(1, min(nS, int(math.floor(f * nS + 0.5))))
-    for name, pred in (('gaussian', gauss), ('empirical', emp)):
-        out['recall_%s@%s' % (name, f)] = len(top(truth, m) & top(pred, m)) / m
-        out['mass_%s@%s' % (name, f)] = truth[list(top(pred, m))].sum() / truth.sum()
-print(json.dumps(out))
+group, future, theta, scaling, keep = sys.argv[1:]
+group, future, theta, scaling, keep = int(group), float(future), float(theta), json.loads(scaling), json.loads(keep)
+def unit(path, layer, head):
+  z = np.load(path, allow_pickle=False)
+  Q = z['queries'][layer].astype(np.float64)
+  K = z['keys'][layer].astype(np.float64)
+  pos = z['positions'].astype(np.float64)
+  nq, T, d = Q.shape
+  nF = max(1, int(math.floor(future * T + 0.5)))
+  nS = T - nF
+  keys = K[head, :nS]
+  inv = 1.0 / theta ** (np.arange(0, d, 2, dtype=np.float64) / d)
+  if scaling:
+      f, lo, hi, old = scaling['factor'], scaling['low_freq_factor'], scaling['high_freq_factor'], scaling['original_max_position_embeddings']
+      wl = 2 * math.pi / inv
+      smooth = (old / wl - lo) / (hi - lo)
+      scaled = np.where(wl > old / lo, inv / f, inv)
+      mid = (wl <= old / lo) & (wl >= old / hi)
+      inv = np.where(mid, (1 - smooth) * inv / f + smooth * inv, scaled)
+  P = np.zeros((d, d)); P[d // 2:, :d // 2] = np.eye(d // 2); P[:d // 2, d // 2:] = -np.eye(d // 2)
+  def R(p):
+      ang = p * np.concatenate([inv, inv])
+      return np.cos(ang)[None, :] * np.eye(d) + np.sin(ang)[None, :] * P
+  Rs = np.stack([R(p) for p in pos[nS:]])
+  Rbar = Rs.mean(0)
+  def softmax(x):
+      e = np.exp(x - x.max()); return e / e.sum()
+  truth = np.zeros(nS); gauss = np.zeros(nS); emp = np.zeros(nS); perpos = np.zeros(nS)
+  for h in range(head * group, head * group + group):
+      seen, fut = Q[h, :nS], Q[h, nS:]
+      qf = np.einsum('fij,fj->fi', Rs, fut)
+      truth += softmax(logsumexp(qf @ keys.T / math.sqrt(d), axis=0)) / group
+      mu0 = seen.mean(0); c = seen - mu0; cov0 = c.T @ c / nS
+      def closed(Rm):
+          mu = mu0 @ Rm.T; cov = Rm @ cov0 @ Rm.T
+          return keys @ mu / math.sqrt(d) + np.einsum('ni,ij,nj->n', keys, cov, keys) / d / 2
+      gauss += softmax(closed(Rbar)) / group
+      perpos += softmax(logsumexp(np.stack([closed(Rp) for Rp in Rs]), axis=0)) / group
+      qe = np.einsum('fij,sj->fsi', Rs, seen).reshape(-1, d)
+      emp += softmax(logsumexp(qe @ keys.T / math.sqrt(d), axis=0)) / group
+  def top(x, m):
+      return set(np.argsort(-x, kind='stable')[:m].tolist())
+  out = {'rho_gaussian': spearmanr(truth, gauss).correlation, 'rho_empirical': spearmanr(truth, emp).correlation,
+         'rho_gaussian_perpos': spearmanr(truth, perpos).correlation}
+  for f in keep:
+      m = max(1, min(nS, int(math.floor(f * nS + 0.5))))
+      for name, pred in (('gaussian', gauss), ('empirical', emp)):
+          out['recall_%s@%s' % (name, f)] = len(top(truth, m) & top(pred, m)) / m
+          out['mass_%s@%s' % (name, f)] = truth[list(top(pred, m))].sum() / truth.sum()
+  return out
+print(json.dumps([unit(u['path'], u['layer'], u['head']) for u in json.load(sys.stdin)]))
 `;
 
 function parseCsv(text: string): Array<Record<string, string>> {
@@ -143,11 +144,13 @@ describe('poc fidelity end to end on a tiny-model corpus', () => {
     requirePython(['numpy', 'scipy']);
     const meta = (await readCorpusMeta(join(root, 'corpus')))!;
     const group = meta.model!.num_attention_heads! / meta.model!.num_key_value_heads!;
-    for (const r of result.rows) {
-      const path = join(root, 'corpus', `prompt_${r.task}__p${r.promptIdx}.npz`);
-      const ref = JSON.parse(runPython(NUMPY_REFERENCE, [
-        path, String(r.layer), String(r.head), String(group), '0.2', String(meta.model!.rope_theta), JSON.stringify(meta.model!.rope_scaling ?? null), JSON.stringify(KEEP),
-      ])) as Record<string, number>;
+    const units = result.rows.map((r) => ({ path: join(root, 'corpus', `prompt_${r.task}__p${r.promptIdx}.npz`), layer: r.layer, head: r.head }));
+    const refs = JSON.parse(runPython(NUMPY_REFERENCE, [
+      String(group), '0.2', String(meta.model!.rope_theta), JSON.stringify(meta.model!.rope_scaling ?? null), JSON.stringify(KEEP),
+    ], { input: JSON.stringify(units) })) as Array<Record<string, number>>;
+    expect(refs).toHaveLength(result.rows.length);
+    result.rows.forEach((r, u) => {
+      const ref = refs[u]!;
       expect(r.rho.gaussian).toBeCloseTo(ref.rho_gaussian!, 9);
       expect(r.rho.empirical).toBeCloseTo(ref.rho_empirical!, 9);
       expect(r.rho.gaussian_perpos).toBeCloseTo(ref.rho_gaussian_perpos!, 9);
@@ -157,7 +160,7 @@ describe('poc fidelity end to end on a tiny-model corpus', () => {
         expect(r.keptMass.gaussian[i]).toBeCloseTo(ref[`mass_gaussian@${f}`]!, 9);
         expect(r.keptMass.empirical[i]).toBeCloseTo(ref[`mass_empirical@${f}`]!, 9);
       });
-    }
+    });
   }, 120_000);
 
   it('a truncated file is skipped and listed; the other files are scored', async () => {
