@@ -8,11 +8,20 @@ import { Worker } from 'node:worker_threads';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { sweepK } from '../dist/stats/gmm.js';
+import { fitGmm, sweepK } from '../dist/stats/gmm.js';
 import { plantedMixture, sampleGmm } from '../dist/stats/gmm-sample.js';
 
 const PEAK_GFLOPS = 190; // OpenBLAS sgemm at 4096^3 on this 2-core AVX-512 machine (NOTES.md)
 const UNITS = 16640;
+
+// local optima: with n_init 1 either side can land in a worse one; compare the spread over seeds
+const SKLEARN_SEEDS = `
+import sys, numpy as np
+from sklearn.mixture import GaussianMixture
+n, d, k, reg, seeds = int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), float(sys.argv[5]), int(sys.argv[6])
+X = np.fromfile(sys.argv[1], dtype=np.float32).reshape(n, d)
+print(' '.join('%.4f' % GaussianMixture(k, reg_covar=reg, random_state=s).fit(X).score(X) for s in range(seeds)))
+`;
 
 const SKLEARN = `
 import json, sys, time, numpy as np
@@ -102,6 +111,16 @@ export async function run() {
     if (p.status !== 0) throw new Error(`scikit-learn run failed (apt-get install python3-sklearn): ${p.stderr}`);
     sk = JSON.parse(p.stdout.trim().split('\n').pop());
     sk.corpusWall = process.env.GMM_BENCH_SK_CORPUS === '0' ? NaN : await concurrentSklearn(os.cpus().length, args);
+    const seedK = Math.min(6, kMax);
+    const seeds = 5;
+    const ps = spawnSync('/usr/bin/python3', ['-c', SKLEARN_SEEDS, file, n, d, seedK, reg, seeds].map(String), { encoding: 'utf8' });
+    if (ps.status !== 0) throw new Error(`scikit-learn seed runs failed: ${ps.stderr}`);
+    const skSeeds = ps.stdout.trim().split(' ').map(Number);
+    const ourSeeds = [];
+    for (let seed = 0; seed < seeds; seed++) ourSeeds.push((await fitGmm(X, { ...opts, k: seedK, seed })).meanLogLikelihood);
+    const median = (v) => [...v].sort((a, b) => a - b)[Math.floor(v.length / 2)];
+    sk.seedLine = `K = ${seedK} over ${seeds} seeds, LL/sample: ours ${ourSeeds.map((v) => v.toFixed(2)).join(' ')} (median ${median(ourSeeds).toFixed(2)}); ` +
+      `sklearn ${skSeeds.map((v) => v.toFixed(2)).join(' ')} (median ${median(skSeeds).toFixed(2)})`;
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
@@ -116,7 +135,8 @@ export async function run() {
   }
   const bestSk = sk.fits.reduce((a, b) => (b.bic < a.bic ? b : a));
   const meanDiff = ours.fits.reduce((s, f, i) => s + f.meanLogLikelihood - sk.fits[i].ll, 0) / kMax;
-  console.log(`\nbest K (BIC): ours ${ours.bestK}, sklearn ${bestSk.k}; mean over K of (ours - sklearn) LL/sample: ${meanDiff.toFixed(4)} nats`);
+  console.log(`\n${sk.seedLine}`);
+  console.log(`best K (BIC): ours ${ours.bestK}, sklearn ${bestSk.k}; mean over K of (ours - sklearn) LL/sample: ${meanDiff.toFixed(4)} nats`);
   const best = Math.min(oursSeconds, oneThread, perUnit);
   console.log(`seconds per sweep: ours ${oursSeconds.toFixed(2)} (${cores} onnxruntime threads), ${oneThread.toFixed(2)} (1 thread), ` +
     `${perUnit.toFixed(2)} per unit with ${cores} units at once (1 thread each, wall ${conc.wall.toFixed(2)} s); sklearn ${sk.seconds.toFixed(2)}`);
