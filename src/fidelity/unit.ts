@@ -3,9 +3,10 @@ import { meanAndCovariance } from '../stats/small-linalg.js';
 import { spearman } from '../stats/spearman.js';
 import { seedFrom } from '../util/rng.js';
 import type { UnitKey } from '../analyze/unit.js';
+import type { GmmParams } from '../stats/types.js';
 import { groupAttention, keptMassAt, logMassRatio, recallAt } from './metrics.js';
 import { fitGroupMixture, type GroupMixture } from './group-mixture.js';
-import { averageRotation, rotateRows, rotateRowsToPositions, rotationAt } from './rope.js';
+import { averageRotation, rotateRows, rotateRowsToPositions, rotationAt, type Rotation } from './rope.js';
 import { gaussianLogScores, meanExpLogScores, mixtureLogScores, type KeyRows } from './scores.js';
 
 /**
@@ -97,21 +98,11 @@ export async function fidelityUnit(input: FidelityUnitInput, settings: FidelityS
     } catch (err) {
       mixtureError = (err as Error).message.split('\n')[0]!;
     }
+    const context: HeadContext = { keys, futurePositions, meanRotation, perPosition, settings };
     for (let h = 0; h < groupSize; h++) {
-      const seen = seenPerHead[h]!;
       const future = Float64Array.from(input.queries.subarray(h * T * d + nSeen * d, (h + 1) * T * d));
-      perHead.truth.push(await meanExpLogScores(rotateRowsToPositions(future, futurePositions, settings.invFreq), nFuture, keys, settings.kernel));
-      // kvpress: biased (divide by n) moments of the pre-RoPE queries, then the averaged rotation
-      const { mean, cov } = meanAndCovariance(seen, nSeen, d, 0);
-      perHead.gaussian.push(await gaussianLogScores(mean, cov, [meanRotation], keys, settings.kernel));
-      perHead.gaussian_perpos.push(await gaussianLogScores(mean, cov, perPosition, keys, settings.kernel));
-      if (mixture) {
-        perHead.mixture.push(await mixtureLogScores(mixture.perHead[h]!, [meanRotation], keys, settings.kernel));
-        perHead.mixture_perpos.push(await mixtureLogScores(mixture.perHead[h]!, perPosition, keys, settings.kernel));
-      }
-      const rotated = new Float64Array(perPosition.length * nSeen * d);
-      perPosition.forEach((r, i) => rotated.set(rotateRows(r, seen, nSeen), i * nSeen * d));
-      perHead.empirical.push(await meanExpLogScores(rotated, perPosition.length * nSeen, keys, settings.kernel));
+      const scores = await headLogScores(seenPerHead[h]!, future, mixture?.perHead[h], context);
+      for (const [name, s] of Object.entries(scores) as Array<[Method | 'truth', Float64Array]>) perHead[name].push(s);
     }
     const truth = groupAttention(perHead.truth);
     const result: FidelityResult = { ...base, bestK: mixture?.bestK ?? 0, status: mixture ? 'ok' : `${MIXTURE_FAILED}${mixtureError}` };
@@ -129,6 +120,34 @@ export async function fidelityUnit(input: FidelityUnitInput, settings: FidelityS
   } catch (err) {
     return { ...base, status: `failed: ${(err as Error).message.split('\n')[0]}`, seconds: (performance.now() - started) / 1000 };
   }
+}
+
+interface HeadContext {
+  keys: KeyRows;
+  futurePositions: Int32Array;
+  meanRotation: Rotation;
+  perPosition: Rotation[];
+  settings: FidelitySettings;
+}
+
+/** Log scores over the keys of one query head: the truth and every prediction (the mixture ones only with a mixture). */
+async function headLogScores(seen: Float64Array, future: Float64Array, mixture: GmmParams | undefined, c: HeadContext): Promise<Partial<Record<Method | 'truth', Float64Array>>> {
+  const { keys, settings, perPosition } = c;
+  const nSeen = seen.length / keys.d;
+  const out: Partial<Record<Method | 'truth', Float64Array>> = {};
+  out.truth = await meanExpLogScores(rotateRowsToPositions(future, c.futurePositions, settings.invFreq), c.futurePositions.length, keys, settings.kernel);
+  // kvpress: biased (divide by n) moments of the pre-RoPE queries, then the averaged rotation
+  const { mean, cov } = meanAndCovariance(seen, nSeen, keys.d, 0);
+  out.gaussian = await gaussianLogScores(mean, cov, [c.meanRotation], keys, settings.kernel);
+  out.gaussian_perpos = await gaussianLogScores(mean, cov, perPosition, keys, settings.kernel);
+  if (mixture) {
+    out.mixture = await mixtureLogScores(mixture, [c.meanRotation], keys, settings.kernel);
+    out.mixture_perpos = await mixtureLogScores(mixture, perPosition, keys, settings.kernel);
+  }
+  const rotated = new Float64Array(perPosition.length * seen.length);
+  perPosition.forEach((r, i) => rotated.set(rotateRows(r, seen, nSeen), i * seen.length));
+  out.empirical = await meanExpLogScores(rotated, perPosition.length * nSeen, keys, settings.kernel);
+  return out;
 }
 
 /** Up to `count` values of `values` at evenly spaced indices (all of them when there are fewer). */
