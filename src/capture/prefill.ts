@@ -11,7 +11,8 @@ export interface PrefillProgress {
 /**
  * Prefills `ids` through the capture graph in chunks of `chunk` tokens (0 = one pass),
  * carrying the KV cache, and returns the rows gathered at `positionsSorted` in the corpus
- * layouts. Only the gathered rows are kept; each chunk's outputs are dropped after use.
+ * layouts. The KV cache is one buffer per layer sized for the prompt; each chunk copies out
+ * only its own rows.
  */
 export async function prefillCapture(
   session: CaptureSession,
@@ -24,7 +25,7 @@ export async function prefillCapture(
   const geometry = { nLayers: g.nLayers, nHeads: g.nHeads, nKvHeads: g.nKvHeads, headDim: g.headDim, hiddenSize: g.hiddenSize };
   const tSub = positionsSorted.length;
   const buffers = allocateCaptureBuffers(geometry, tSub, session.withKeys);
-  let past = emptyKvCache(session);
+  let past = emptyKvCache(session, ids.length);
   for (const plan of planChunks(ids.length, positionsSorted, chunk)) {
     const out = await runChunk(session, {
       inputIds: ids.subarray(plan.start, plan.start + plan.length),

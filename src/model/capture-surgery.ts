@@ -7,7 +7,9 @@ import { indexGraph, nodeReads } from './graph-index.js';
 import { DT, int64Tensor, makeNode, valueInfo } from './onnx-graph.js';
 
 /** Bumped whenever the rewrite changes, so cached capture graphs of older versions are not reused. */
-export const SURGERY_VERSION = 1;
+export const SURGERY_VERSION = 2;
+
+const FUSED_ATTENTION = new Set(['GroupQueryAttention', 'MultiHeadAttention', 'Attention', 'PackedMultiHeadAttention']);
 
 /** Names of the tensors the capture graph adds (the contract between surgery and session). */
 export const CAPTURE_IO = {
@@ -19,6 +21,20 @@ export const CAPTURE_IO = {
   queries: 'capture_queries',
   /** float16 [L, n_kv_heads, P, head_dim]: post-RoPE keys from present.N.key (optional) */
   keys: 'capture_keys',
+} as const;
+
+/**
+ * The KV cache of a capture graph, sequence-major: the past comes in as [1, past_len, n_kv,
+ * head_dim] and only this chunk's new rows go out, [1, chunk_len, n_kv, head_dim]. Then the
+ * host keeps one growing buffer per layer and feeds a prefix view of it as the past (no
+ * copy), and each run copies out the chunk alone, not past + chunk: onnxruntime-node has no
+ * IO binding to keep the cache on the device, so this is what bounds host memory and traffic.
+ */
+export const CACHE_IO = {
+  past: (layer: number, kind: 'key' | 'value') => `past_seq.${layer}.${kind}`,
+  chunk: (layer: number, kind: 'key' | 'value') => `present_chunk.${layer}.${kind}`,
+  /** the export's own names, kept as internal tensors */
+  exportPast: (layer: number, kind: 'key' | 'value') => `past_key_values.${layer}.${kind}`,
 } as const;
 
 /** What the capture graph emits beyond hidden states and queries. */
@@ -118,8 +134,18 @@ export function rewriteForCapture(model: ModelProto, g: ModelGeometry, opts: Sur
   graph.node.push(...added);
 
   graph.input.push(valueInfo(pos, DT.INT64, ['capture_count']));
-  const presentNames = new Set(taps.flatMap((t) => [t.present.key, t.present.value]));
-  graph.output = graph.output.filter((o) => presentNames.has(o.name));
+  // fused attention ops (GroupQueryAttention) may write present into the past's buffer, which
+  // onnxruntime then plans wrongly once past is an intermediate tensor: keep their layout
+  const fusedPast = (ix.consumers.get(CACHE_IO.exportPast(0, 'key')) ?? []).some((n) => FUSED_ATTENTION.has(n.opType));
+  if (fusedPast) {
+    const presentNames = new Set(taps.flatMap((t) => [t.present.key, t.present.value]));
+    graph.output = graph.output.filter((o) => presentNames.has(o.name));
+  } else {
+    const cacheNodes = sequenceMajorCache(graph, taps, g);
+    added.push(...cacheNodes);
+    graph.node.push(...cacheNodes);
+    graph.output = graph.output.filter((o) => o.name.startsWith('present_chunk.'));
+  }
   graph.output.push(
     valueInfo(CAPTURE_IO.hidden, DT.FLOAT16, [g.nLayers, 'capture_count', g.hiddenSize]),
     valueInfo(CAPTURE_IO.queries, DT.FLOAT16, [g.nLayers, 'capture_count', qWidth]),
@@ -131,6 +157,43 @@ export function rewriteForCapture(model: ModelProto, g: ModelGeometry, opts: Sur
   model.metadataProps.push(create(StringStringEntryProtoSchema, { key: 'poc.capture_graph', value: JSON.stringify({ version: SURGERY_VERSION, ...opts }) }));
   const nodesAfter = graph.node.length;
   return { nodesBefore, nodesAdded, nodesRemoved: nodesBefore + nodesAdded - nodesAfter, nodesAfter, initializersBefore, initializersAfter: graph.initializer.length };
+}
+
+/**
+ * Swaps the export's past inputs for sequence-major ones (a Transpose restores the layout its
+ * attention expects) and adds outputs holding only the chunk's rows of each present tensor
+ * (present[:, :, past_len:, :], transposed). Returns the nodes it adds; edits inputs/outputs.
+ */
+function sequenceMajorCache(graph: NonNullable<ModelProto['graph']>, taps: ReturnType<typeof findLayerTaps>, g: ModelGeometry): NodeProto[] {
+  const nodes: NodeProto[] = [];
+  const s = '/capture/cache';
+  const c = (name: string, values: number[]) => {
+    nodes.push(makeNode('Constant', [], [name], name, { value: int64Tensor('', values, [values.length]) }));
+    return name;
+  };
+  const pastLen = `${s}/past_len`;
+  const shapeOut = `${s}/Shape_past_output_0`;
+  nodes.push(makeNode('Shape', [CACHE_IO.past(0, 'key')], [shapeOut], `${s}/Shape_past`));
+  nodes.push(makeNode('Gather', [shapeOut, c(`${s}/Constant_seq_axis`, [1])], [pastLen], `${s}/Gather_past_len`, { axis: 0 }));
+  const end = c(`${s}/Constant_end`, [Number.MAX_SAFE_INTEGER]);
+  const axis = c(`${s}/Constant_axis`, [2]);
+  for (const t of taps) {
+    for (const kind of ['key', 'value'] as const) {
+      const exportName = CACHE_IO.exportPast(t.layer, kind);
+      const at = graph.input.findIndex((i) => i.name === exportName);
+      if (at < 0) throw new UserError(`layer ${t.layer}: the export has no input ${exportName}; export the model with past key values (KV cache)`);
+      const elemType = graph.input[at]!.type?.value.case === 'tensorType' ? graph.input[at]!.type!.value.value.elemType : DT.FLOAT;
+      graph.input[at] = valueInfo(CACHE_IO.past(t.layer, kind), elemType, [1, 'past_sequence_length', g.nKvHeads, g.headDim]);
+      const p = `${s}/layers.${t.layer}/${kind}`;
+      nodes.push(makeNode('Transpose', [CACHE_IO.past(t.layer, kind)], [exportName], `${p}/Transpose_past`, { perm: [0, 2, 1, 3] }));
+      const present = kind === 'key' ? t.present.key : t.present.value;
+      const sliced = `${p}/Slice_chunk_output_0`;
+      nodes.push(makeNode('Slice', [present, pastLen, end, axis], [sliced], `${p}/Slice_chunk`));
+      nodes.push(makeNode('Transpose', [sliced], [CACHE_IO.chunk(t.layer, kind)], `${p}/Transpose_chunk`, { perm: [0, 2, 1, 3] }));
+      graph.output.push(valueInfo(CACHE_IO.chunk(t.layer, kind), elemType, [1, 'chunk_length', g.nKvHeads, g.headDim]));
+    }
+  }
+  return nodes;
 }
 
 /**

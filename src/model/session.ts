@@ -3,7 +3,7 @@ import { availableParallelism } from 'node:os';
 import { dirname, resolve } from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { UserError } from '../errors.js';
-import { CAPTURE_IO } from './capture-surgery.js';
+import { CACHE_IO, CAPTURE_IO } from './capture-surgery.js';
 import { ensureCaptureGraph, type CaptureGraph } from './capture-graph.js';
 import type { ModelGeometry } from './config.js';
 import { cudaProviderInstalled, failureReason } from './providers.js';
@@ -24,14 +24,16 @@ export interface CaptureSessionOptions {
   warn?: (line: string) => void;
 }
 
-/** Per-layer KV cache as onnxruntime tensors [1, n_kv, past_len, head_dim], fed back as past. */
+/**
+ * Per-layer KV cache held by the host, sequence-major [capacity, n_kv, head_dim] (see
+ * CACHE_IO): each chunk reads a prefix view of it as its past and appends its own rows.
+ */
 export interface KvCache {
-  keys: ort.Tensor[];
-  values: ort.Tensor[];
+  keys: Array<Float32Array | Uint16Array>;
+  values: Array<Float32Array | Uint16Array>;
   /** positions already in the cache (the next chunk's absolute start) */
   length: number;
 }
-
 /** An open capture session over a model folder's capture graph. */
 export interface CaptureSession {
   session: ort.InferenceSession;
@@ -44,6 +46,8 @@ export interface CaptureSession {
   withKeys: boolean;
   /** whether the export takes position_ids (optimum) or derives positions itself (genai GQA) */
   takesPositionIds: boolean;
+  /** the capture graph takes the past sequence-major and returns only the chunk (see CACHE_IO); false around fused attention ops */
+  seqMajorCache: boolean;
 }
 
 /** One chunk of a chunked prefill. */
@@ -77,7 +81,7 @@ export async function createCaptureSession(modelDir: string, opts: CaptureSessio
   const graph = await ensureCaptureGraph(modelDir, { withKeys, location: opts.graphLocation ?? 'auto' });
   const threads = opts.threads ?? availableParallelism();
   const { session, ep } = await openSession(graph, opts.ep ?? 'auto', threads, opts.warn ?? ((l) => process.stderr.write(l + '\n')));
-  const kvMeta = session.inputMetadata.find((m) => m.name.startsWith('past_key_values.'));
+  const kvMeta = session.inputMetadata.find((m) => m.name.startsWith('past_seq.') || m.name.startsWith('past_key_values.'));
   const kvType = kvMeta && kvMeta.isTensor && kvMeta.type === 'float16' ? 'float16' : 'float32';
   return {
     session,
@@ -87,6 +91,7 @@ export async function createCaptureSession(modelDir: string, opts: CaptureSessio
     kvType,
     withKeys,
     takesPositionIds: session.inputNames.includes('position_ids'),
+    seqMajorCache: session.inputNames.includes(CACHE_IO.past(0, 'key')),
   };
 }
 
@@ -125,11 +130,45 @@ export async function openSession(
   return onCpu();
 }
 
-/** An empty cache (past length 0) for the first chunk. */
-export function emptyKvCache(s: CaptureSession): KvCache {
-  const { nLayers, nKvHeads, headDim } = s.geometry;
-  const empty = () => new ort.Tensor(s.kvType, s.kvType === 'float16' ? new Uint16Array(0) : new Float32Array(0), [1, nKvHeads, 0, headDim]);
-  return { keys: Array.from({ length: nLayers }, empty), values: Array.from({ length: nLayers }, empty), length: 0 };
+/**
+ * An empty cache (past length 0) for the first chunk, with room for `capacity` positions
+ * (a prompt's length: then it never reallocates; it grows by doubling otherwise).
+ */
+export function emptyKvCache(s: CaptureSession, capacity = 0): KvCache {
+  const { nLayers } = s.geometry;
+  const alloc = () => allocKv(s, capacity);
+  return { keys: Array.from({ length: nLayers }, alloc), values: Array.from({ length: nLayers }, alloc), length: 0 };
+}
+
+function allocKv(s: CaptureSession, positions: number): Float32Array | Uint16Array {
+  const n = positions * s.geometry.nKvHeads * s.geometry.headDim;
+  return s.kvType === 'float16' ? new Uint16Array(n) : new Float32Array(n);
+}
+
+/** [past, H, D] rows of a sequence-major buffer as a new head-major [H, past, D] array. */
+function toHeadMajor(buf: Float32Array | Uint16Array, past: number, H: number, D: number): Float32Array | Uint16Array {
+  const out = buf instanceof Float32Array ? new Float32Array(H * past * D) : new Uint16Array(H * past * D);
+  for (let t = 0; t < past; t++) for (let h = 0; h < H; h++) out.set(buf.subarray((t * H + h) * D, (t * H + h + 1) * D) as never, (h * past + t) * D);
+  return out;
+}
+
+/** Appends rows [start, start+n) of a head-major present [H, start+n, D] to a sequence-major buffer. */
+function appendHeadMajor(buf: Float32Array | Uint16Array, present: Float32Array | Uint16Array, start: number, n: number, H: number, D: number): void {
+  const total = start + n;
+  for (let h = 0; h < H; h++) for (let t = start; t < total; t++) buf.set(present.subarray((h * total + t) * D, (h * total + t + 1) * D) as never, (t * H + h) * D);
+}
+
+/** The cache's buffers with room for `needed` positions (the same buffers when they fit). */
+function withRoom(s: CaptureSession, cache: KvCache, needed: number): KvCache {
+  const row = s.geometry.nKvHeads * s.geometry.headDim;
+  if ((cache.keys[0]?.length ?? 0) >= needed * row) return cache;
+  const capacity = Math.max(needed, 2 * ((cache.keys[0]?.length ?? 0) / row));
+  const grow = (old: Float32Array | Uint16Array) => {
+    const next = allocKv(s, capacity);
+    next.set(old.subarray(0, cache.length * row) as never);
+    return next;
+  };
+  return { keys: cache.keys.map(grow), values: cache.values.map(grow), length: cache.length };
 }
 
 /**
@@ -141,9 +180,9 @@ export async function runChunk(s: CaptureSession, input: ChunkInput): Promise<Ch
   const n = input.inputIds.length;
   const start = input.past.length;
   if (n === 0) throw new RangeError('runChunk: empty chunk');
-  const pastDims = input.past.keys[0]?.dims;
-  if (input.past.keys.length !== s.geometry.nLayers || pastDims?.[2] !== start) {
-    throw new RangeError(`runChunk: the past cache (${input.past.keys.length} layers, ${pastDims?.[2]} positions) does not match its length ${start} or the model's ${s.geometry.nLayers} layers`);
+  const held = (input.past.keys[0]?.length ?? 0) / (s.geometry.nKvHeads * s.geometry.headDim);
+  if (input.past.keys.length !== s.geometry.nLayers || input.past.values.length !== s.geometry.nLayers || held < start) {
+    throw new RangeError(`runChunk: the past cache (${input.past.keys.length} layers, room for ${held} positions) does not match its length ${start} or the model's ${s.geometry.nLayers} layers`);
   }
   const P = input.capturePositions.length;
   const positions = new BigInt64Array(P);
@@ -165,16 +204,29 @@ export async function runChunk(s: CaptureSession, input: ChunkInput): Promise<Ch
   };
   if (s.takesPositionIds) feeds.position_ids = new ort.Tensor('int64', positionIds, [1, n]);
   const L = s.geometry.nLayers;
+  const { nKvHeads: H, headDim: D } = s.geometry;
+  const row = H * D;
+  const cache = withRoom(s, input.past, start + n);
   for (let l = 0; l < L; l++) {
-    feeds[`past_key_values.${l}.key`] = input.past.keys[l]!;
-    feeds[`past_key_values.${l}.value`] = input.past.values[l]!;
+    for (const [kind, bufs] of [['key', cache.keys], ['value', cache.values]] as const) {
+      const buf = bufs[l]!;
+      if (s.seqMajorCache) {
+        // a prefix view: no copy on the way in
+        feeds[CACHE_IO.past(l, kind)] = new ort.Tensor(s.kvType, buf.subarray(0, start * row), [1, start, H, D]);
+      } else {
+        feeds[CACHE_IO.exportPast(l, kind)] = new ort.Tensor(s.kvType, toHeadMajor(buf, start, H, D), [1, H, start, D]);
+      }
+    }
   }
   const out = await s.session.run(feeds);
-  const present: KvCache = { keys: [], values: [], length: start + n };
+  // the cache is extended in place: `present` shares the past's buffers
   for (let l = 0; l < L; l++) {
-    present.keys.push(out[`present.${l}.key`]!);
-    present.values.push(out[`present.${l}.value`]!);
+    for (const [kind, bufs] of [['key', cache.keys], ['value', cache.values]] as const) {
+      if (s.seqMajorCache) bufs[l]!.set(out[CACHE_IO.chunk(l, kind)]!.data as never, start * row);
+      else appendHeadMajor(bufs[l]!, out[`present.${l}.${kind}`]!.data as Float32Array | Uint16Array, start, n, H, D);
+    }
   }
+  const present: KvCache = { keys: cache.keys, values: cache.values, length: start + n };
   const result: ChunkOutput = {
     hiddenF16: out[CAPTURE_IO.hidden]!.data as Uint16Array,
     queriesF16: out[CAPTURE_IO.queries]!.data as Uint16Array,

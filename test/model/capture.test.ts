@@ -96,10 +96,10 @@ describe.each(CASES)('capture graph: $name', ({ opts }) => {
       attention_mask: new ort.Tensor('int64', new BigInt64Array(T).fill(1n), [1, T]),
     };
     if (session.inputNames.includes('position_ids')) feeds.position_ids = new ort.Tensor('int64', BigInt64Array.from(ids.map((_, i) => BigInt(i))), [1, T]);
-    const kv = emptyKvCache(s);
+    const emptyPast = () => new ort.Tensor(s.kvType, s.kvType === 'float16' ? new Uint16Array(0) : new Float32Array(0), [1, o.kvHeads, 0, d]);
     for (let l = 0; l < o.layers; l++) {
-      feeds[`past_key_values.${l}.key`] = kv.keys[l]!;
-      feeds[`past_key_values.${l}.value`] = kv.values[l]!;
+      feeds[`past_key_values.${l}.key`] = emptyPast();
+      feeds[`past_key_values.${l}.value`] = emptyPast();
     }
     const out = await session.run(feeds);
     const logits = out.logits!;
@@ -169,6 +169,13 @@ describe.each(CASES)('capture graph: $name', ({ opts }) => {
     expect(r.hiddenF16.length).toBe(0);
     expect(r.queriesF16.length).toBe(0);
     expect(r.present.length).toBe(8);
-    expect(r.present.keys[0]!.dims).toEqual([1, o.kvHeads, 8, d]);
+    // the cache holds the post-RoPE keys of the 8 positions, sequence-major [t, kv head, d]
+    for (let l = 0; l < o.layers; l++) {
+      const cached = r.present.keys[l]!;
+      const got = cached instanceof Float32Array ? cached.subarray(0, 8 * o.kvHeads * d) : fromHalfArray(cached.subarray(0, 8 * o.kvHeads * d));
+      const want = new Float64Array(8 * o.kvHeads * d);
+      for (let t = 0; t < 8; t++) for (let g = 0; g < o.kvHeads; g++) want.set(ref.keys[l]![g]!.subarray(t * d, (t + 1) * d), (t * o.kvHeads + g) * d);
+      expectCaptured(got, want, o.dtype);
+    }
   });
 });
