@@ -9,6 +9,7 @@ import { runCapture, type CaptureOptions } from '../../src/capture/run-capture.j
 import { readCorpusMeta } from '../../src/corpus/index.js';
 import { makeTinyModel, TINY_DEFAULTS } from '../../src/model/make-tiny-model.js';
 import { runFidelity, type FidelityRunResult } from '../../src/fidelity/run.js';
+import { defaultUnitsPath } from '../../src/analyze/run.js';
 import { UserError } from '../../src/errors.js';
 import { requirePython, runPython } from '../helpers/python.js';
 
@@ -114,6 +115,7 @@ function parseCsv(text: string): Array<Record<string, string>> {
 
 describe('poc fidelity end to end on a tiny-model corpus', () => {
   it('writes the contract csv (one row per layer x kv head x prompt), the report and its figures', () => {
+    expect(result.unitsCsv).toBe(defaultUnitsPath(result.report));
     const text = readFileSync(result.unitsCsv, 'utf8');
     const header = text.split('\n')[0]!.split(',');
     const contract = ['task', 'prompt_idx', 'layer', 'head', 'best_k', 'rho_gaussian', 'rho_mixture', 'rho_empirical',
@@ -192,6 +194,6 @@ describe('poc fidelity end to end on a tiny-model corpus', () => {
     expect(cli.stderr.trim().split('\n')).toHaveLength(1);
     expect(cli.stderr).toContain('--with-keys');
     expect(existsSync(join(root, 'nk', 'f.md'))).toBe(false);
-    expect(existsSync(join(root, 'nk', 'f.units.csv'))).toBe(false);
+    expect(existsSync(defaultUnitsPath(join(root, 'nk', 'f.md')))).toBe(false);
   }, 60_000);
 });
