@@ -5,24 +5,16 @@
  */
 import { create, toBinary } from '@bufbuild/protobuf';
 import {
-  AttributeProtoSchema,
-  AttributeProto_AttributeType,
   GraphProtoSchema,
   ModelProtoSchema,
-  NodeProtoSchema,
   OperatorSetIdProtoSchema,
   TensorProtoSchema,
   TensorProto_DataType,
-  TensorShapeProtoSchema,
-  TensorShapeProto_DimensionSchema,
-  TypeProtoSchema,
-  TypeProto_TensorSchema,
-  ValueInfoProtoSchema,
-  type AttributeProto,
   type NodeProto,
   type TensorProto,
   type ValueInfoProto,
 } from 'onnx-buf';
+import { int64Tensor, makeNode, valueInfo } from '../../model/onnx-graph.js';
 
 export type ElemType = 'float32' | 'float64' | 'int64';
 /** an attribute value: integer, integer list or float (strings are not needed here) */
@@ -58,59 +50,22 @@ export function createGraph(name: string): GraphBuilder {
   let counter = 0;
   const fresh = (prefix: string) => `${prefix}_${counter++}`;
 
-  const valueInfo = (nm: string, elem: ElemType, dims: Array<number | string>) =>
-    create(ValueInfoProtoSchema, {
-      name: nm,
-      type: create(TypeProtoSchema, {
-        value: {
-          case: 'tensorType',
-          value: create(TypeProto_TensorSchema, {
-            elemType: ELEM[elem],
-            shape: create(TensorShapeProtoSchema, {
-              dim: dims.map((dv) =>
-                create(TensorShapeProto_DimensionSchema, {
-                  value: typeof dv === 'number' ? { case: 'dimValue', value: BigInt(dv) } : { case: 'dimParam', value: dv },
-                }),
-              ),
-            }),
-          }),
-        },
-      }),
-    });
-
-  const attribute = (nm: string, v: AttrValue): AttributeProto => {
-    if (typeof v === 'number') return create(AttributeProtoSchema, { name: nm, type: AttributeProto_AttributeType.INT, i: BigInt(v) });
-    if (Array.isArray(v)) return create(AttributeProtoSchema, { name: nm, type: AttributeProto_AttributeType.INTS, ints: v.map((x) => BigInt(x)) });
-    return create(AttributeProtoSchema, { name: nm, type: AttributeProto_AttributeType.FLOAT, f: v.float });
-  };
-
   return {
     input(nm, elem, dims) {
-      inputs.push(valueInfo(nm, elem, dims));
+      inputs.push(valueInfo(nm, ELEM[elem], dims));
       return nm;
     },
     output(nm, elem, dims) {
-      outputs.push(valueInfo(nm, elem, dims));
+      outputs.push(valueInfo(nm, ELEM[elem], dims));
     },
     node(op, ins, attrs = {}, domain = '') {
       const out = fresh(op);
-      nodes.push(
-        create(NodeProtoSchema, {
-          opType: op,
-          domain,
-          name: out,
-          input: ins,
-          output: [out],
-          attribute: Object.entries(attrs).map(([k, v]) => attribute(k, v)),
-        }),
-      );
+      nodes.push(makeNode(op, ins, [out], out, attrs, domain));
       return out;
     },
     ints(values) {
       const nm = fresh('const_i64');
-      initializers.push(
-        create(TensorProtoSchema, { name: nm, dataType: TensorProto_DataType.INT64, dims: [BigInt(values.length)], int64Data: values.map((x) => BigInt(x)) }),
-      );
+      initializers.push(int64Tensor(nm, values));
       return nm;
     },
     scalar(value, elem) {
