@@ -1,12 +1,11 @@
-import { mkdirSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { openNpz } from '../npz/index.js';
-import { writeFileAtomic } from '../npz/atomic-file.js';
 import { createProgress } from '../analyze/progress.js';
 import { defaultUnitsPath } from '../analyze/run.js';
 import type { KernelOptions } from '../stats/kernels/index.js';
 import { planFidelityCorpus, readLayer } from './corpus.js';
-import { formatFidelityCsv } from './csv.js';
+import { fidelityColumns, formatFidelityRow, parseFidelityCsv } from './csv.js';
 import { writeFidelityReport } from './report.js';
 import { invFreqOf } from './rope.js';
 import { summariseFidelity, type FidelitySummary } from './summary.js';
@@ -25,13 +24,18 @@ export interface FidelityOptions {
   progressStream?: { write(s: string): unknown; isTTY?: boolean } | null;
   /** statistics kernels (default onnxruntime on all cores) */
   kernel?: KernelOptions;
+  /** stop after this many new units (tests: simulates a killed run) */
+  maxUnits?: number;
 }
 
 export interface FidelityRunResult {
   report: string;
   unitsCsv: string;
   figures: string[];
+  /** every unit of the csv: earlier runs' (parsed back) and this run's (full precision) */
   rows: FidelityResult[];
+  /** units already in the csv from an earlier run with the same settings */
+  unitsResumed: number;
   summary: FidelitySummary;
   /** corpus files skipped (unreadable or inconsistent), with the reason */
   skippedFiles: Array<{ path: string; reason: string }>;
@@ -44,30 +48,45 @@ export async function runFidelity(opts: FidelityOptions): Promise<FidelityRunRes
   const out = resolve(opts.out);
   const unitsCsv = defaultUnitsPath(out);
   const plan = await planFidelityCorpus(opts.corpus);
+  mkdirSync(dirname(out), { recursive: true });
   const settings: FidelitySettings = {
     future: opts.future, keep: opts.keep, kMax: opts.kMax, seed: opts.seed ?? 0, invFreq: invFreqOf(plan.rope), kernel: opts.kernel,
   };
-  const total = plan.files.reduce((s, f) => s + f.nLayers * plan.nKvHeads, 0);
+  const planned = new Set(plan.files.flatMap((f) => Array.from({ length: f.nLayers * plan.nKvHeads }, (_, i) => unitKeyOf({
+    task: f.task, promptIdx: f.promptIdx, layer: Math.floor(i / plan.nKvHeads), head: i % plan.nKvHeads,
+  }))));
+  // rows of files no longer in the corpus (or unreadable now) stay in the csv but not in this report
+  const earlier = openUnitsCsv(unitsCsv, { future: opts.future, kMax: opts.kMax, seed: settings.seed, keep: opts.keep })
+    .filter((r) => planned.has(unitKeyOf(r)));
+  const done = new Set(earlier.map(unitKeyOf));
+  const limit = Math.min(planned.size - done.size, opts.maxUnits ?? Infinity);
   const quiet = opts.progressStream === null;
-  const progress = createProgress(total, opts.progressStream ?? process.stderr, quiet);
-  const rows: FidelityResult[] = [];
+  const progress = createProgress(Math.max(limit, 0), opts.progressStream ?? process.stderr, quiet);
+  const fresh: FidelityResult[] = [];
   try {
     for (const file of plan.files) {
+      if (fresh.length >= limit) break;
       const reader = await openNpz(file.path);
       try {
-        for (let layer = 0; layer < file.nLayers; layer++) {
+        for (let layer = 0; layer < file.nLayers && fresh.length < limit; layer++) {
+          const heads = Array.from({ length: plan.nKvHeads }, (_, head) => head)
+            .filter((head) => !done.has(unitKeyOf({ task: file.task, promptIdx: file.promptIdx, layer, head })));
+          if (heads.length === 0) continue;
           const data = await readLayer(reader, file, layer);
           const perKv = plan.groupSize * file.tSub * file.headDim;
-          for (let head = 0; head < plan.nKvHeads; head++) {
-            const keysPerHead = file.tSub * file.headDim;
-            rows.push(await fidelityUnit({
+          const keysPerHead = file.tSub * file.headDim;
+          for (const head of heads) {
+            if (fresh.length >= limit) break;
+            const row = await fidelityUnit({
               key: { task: file.task, promptIdx: file.promptIdx, layer, head },
               queries: data.queries.subarray(head * perKv, (head + 1) * perKv),
               groupSize: plan.groupSize,
               keys: data.keys.subarray(head * keysPerHead, (head + 1) * keysPerHead),
               positions: data.positions,
               headDim: file.headDim,
-            }, settings));
+            }, settings);
+            appendFileSync(unitsCsv, `${formatFidelityRow(row, opts.keep)}\n`);
+            fresh.push(row);
             progress.tick();
           }
         }
@@ -78,11 +97,37 @@ export async function runFidelity(opts: FidelityOptions): Promise<FidelityRunRes
   } finally {
     progress.done();
   }
-  mkdirSync(dirname(out), { recursive: true });
-  await writeFileAtomic(unitsCsv, formatFidelityCsv(rows, opts.keep));
+  const rows = [...earlier, ...fresh];
   const summary = summariseFidelity(rows, opts.keep);
   const figures = await writeFidelityReport(out, rows, summary, {
     corpus: opts.corpus, future: opts.future, kMax: opts.kMax, seed: settings.seed, skippedFiles: plan.bad.map((b) => ({ path: b.path, reason: b.reason })),
   });
-  return { report: out, unitsCsv, figures, rows, summary, skippedFiles: plan.bad.map((b) => ({ path: b.path, reason: b.reason })), seconds: (performance.now() - started) / 1000 };
+  return { report: out, unitsCsv, figures, rows, unitsResumed: earlier.length, summary, skippedFiles: plan.bad.map((b) => ({ path: b.path, reason: b.reason })), seconds: (performance.now() - started) / 1000 };
+}
+
+function unitKeyOf(r: { task: string; promptIdx: number; layer: number; head: number }): string {
+  return `${r.task}/${r.promptIdx}/${r.layer}/${r.head}`;
+}
+
+/**
+ * The rows an earlier run left in the csv when it ran with the same settings (recorded in
+ * `<csv>.settings.json`); otherwise the csv is started afresh with its header.
+ */
+function openUnitsCsv(path: string, runSettings: Record<string, unknown>): FidelityResult[] {
+  const settingsFile = `${path}.settings.json`;
+  const wanted = JSON.stringify(runSettings);
+  if (existsSync(path) && existsSync(settingsFile) && readFileSync(settingsFile, 'utf8').trim() === wanted) {
+    try {
+      const text = readFileSync(path, 'utf8');
+      // a line cut by a kill is dropped from the file too, so appends start on a fresh line
+      const whole = text.slice(0, text.lastIndexOf('\n') + 1);
+      if (whole.length !== text.length) writeFileSync(path, whole);
+      return parseFidelityCsv(whole, runSettings.keep as number[]);
+    } catch {
+      // unreadable: fall through and start again
+    }
+  }
+  writeFileSync(path, `${fidelityColumns(runSettings.keep as number[]).join(',')}\n`);
+  writeFileSync(settingsFile, `${wanted}\n`);
+  return [];
 }

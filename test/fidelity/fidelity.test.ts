@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
-import { cp, mkdtemp, rm, truncate } from 'node:fs/promises';
+import { appendFile, cp, mkdtemp, rm, truncate } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -163,6 +163,33 @@ describe('poc fidelity end to end on a tiny-model corpus', () => {
         expect(r.keptMass.empirical[i]).toBeCloseTo(ref[`mass_empirical@${f}`]!, 9);
       });
     });
+  }, 120_000);
+
+  it('an interrupted run resumes from its csv (a cut last line dropped) and ends with the same rows as one run', async () => {
+    const out = join(root, 'resume', 'fidelity.md');
+    const opts = { corpus: join(root, 'corpus'), out, kMax: 3, future: 0.2, keep: KEEP, progressStream: null, kernel: { backend: 'js' as const } };
+    const first = await runFidelity({ ...opts, maxUnits: 3 });
+    expect(first.rows).toHaveLength(3);
+    // a kill in the middle of writing the 4th line
+    await appendFile(first.unitsCsv, 'vt,0,1,1,2,0.5');
+    const second = await runFidelity(opts);
+    expect(second.unitsResumed).toBe(3);
+    expect(second.rows).toHaveLength(result.rows.length);
+    const lines = readFileSync(second.unitsCsv, 'utf8').trim().split('\n');
+    expect(lines).toHaveLength(1 + result.rows.length);
+    const byKey = new Map(second.rows.map((r) => [`${r.task}/${r.promptIdx}/${r.layer}/${r.head}`, r]));
+    for (const r of result.rows) {
+      const again = byKey.get(`${r.task}/${r.promptIdx}/${r.layer}/${r.head}`)!;
+      expect(again.bestK).toBe(r.bestK);
+      for (const m of ['gaussian', 'mixture', 'empirical', 'gaussian_perpos', 'mixture_perpos'] as const) {
+        expect(again.rho[m]).toBeCloseTo(r.rho[m], 8);
+        KEEP.forEach((_, i) => expect(again.recall[m][i]).toBeCloseTo(r.recall[m][i]!, 8));
+      }
+    }
+    // other settings start the csv afresh
+    const third = await runFidelity({ ...opts, future: 0.25, maxUnits: 1 });
+    expect(third.unitsResumed).toBe(0);
+    expect(readFileSync(third.unitsCsv, 'utf8').trim().split('\n')).toHaveLength(2);
   }, 120_000);
 
   it('a truncated file is skipped and listed; the other files are scored', async () => {
