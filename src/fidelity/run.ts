@@ -11,6 +11,11 @@ import { invFreqOf } from './rope.js';
 import { summariseFidelity, type FidelitySummary } from './summary.js';
 import { fidelityUnit, type FidelityResult, type FidelitySettings } from './unit.js';
 
+/**
+ * `poc fidelity` end to end: plan the corpus, score each (layer, kv head, prompt) unit not
+ * yet in the units csv, append it there, then write the report from all rows.
+ */
+
 /** Options of `poc fidelity` (see its --help). */
 export interface FidelityOptions {
   corpus: string;
@@ -99,10 +104,9 @@ export async function runFidelity(opts: FidelityOptions): Promise<FidelityRunRes
   }
   const rows = [...earlier, ...fresh];
   const summary = summariseFidelity(rows, opts.keep);
-  const figures = await writeFidelityReport(out, rows, summary, {
-    corpus: opts.corpus, future: opts.future, kMax: opts.kMax, seed: settings.seed, skippedFiles: plan.bad.map((b) => ({ path: b.path, reason: b.reason })),
-  });
-  return { report: out, unitsCsv, figures, rows, unitsResumed: earlier.length, summary, skippedFiles: plan.bad.map((b) => ({ path: b.path, reason: b.reason })), seconds: (performance.now() - started) / 1000 };
+  const skippedFiles = plan.bad.map((b) => ({ path: b.path, reason: b.reason }));
+  const figures = await writeFidelityReport(out, rows, summary, { corpus: opts.corpus, future: opts.future, kMax: opts.kMax, seed: settings.seed, skippedFiles });
+  return { report: out, unitsCsv, figures, rows, unitsResumed: earlier.length, summary, skippedFiles, seconds: (performance.now() - started) / 1000 };
 }
 
 function unitKeyOf(r: { task: string; promptIdx: number; layer: number; head: number }): string {
