@@ -2,7 +2,7 @@ import type { LlamaConfig } from './config.js';
 import { geometryOf, ropeInvFreq } from './config.js';
 import { transposeWeight, type BuiltExport } from './export-optimum.js';
 import { DT, createGraphBuilder, int64Tensor, makeModel, valueInfo, weightBytes } from './onnx-graph.js';
-import type { NamedWeight } from './tiny-weights.js';
+import { weightLookup, type NamedWeight } from './tiny-weights.js';
 
 /**
  * Build the graph the onnxruntime-genai model builder produces for Llama: fused
@@ -15,12 +15,7 @@ export function buildGenaiExport(cfg: LlamaConfig, weights: NamedWeight[]): Buil
   const dataFile = 'model.onnx.data';
   const { nLayers, nHeads, nKvHeads, headDim } = geometryOf(cfg);
   const T = cfg.torch_dtype === 'float16' ? DT.FLOAT16 : DT.FLOAT;
-  const byName = new Map(weights.map((w) => [w.name, w]));
-  const w = (name: string) => {
-    const x = byName.get(name);
-    if (!x) throw new Error(`missing weight ${name}`);
-    return x;
-  };
+  const w = weightLookup(weights);
   const b = createGraphBuilder(dataFile);
   const sep = { outputSep: '/output_' };
   // genai names MatMul weights after the node: `model.layers.0.attn.qkv_proj.MatMul.weight`, [in, out]

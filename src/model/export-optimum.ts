@@ -2,7 +2,7 @@ import type { ModelProto } from 'onnx-buf';
 import type { LlamaConfig } from './config.js';
 import { geometryOf, ropeInvFreq } from './config.js';
 import { DT, createGraphBuilder, floatTensor, int64Tensor, makeModel, valueInfo, weightBytes } from './onnx-graph.js';
-import type { NamedWeight } from './tiny-weights.js';
+import { weightLookup, type NamedWeight } from './tiny-weights.js';
 
 /** A built export: the ModelProto and the bytes of its external data file. */
 export interface BuiltExport {
@@ -29,12 +29,7 @@ export function buildOptimumExport(cfg: LlamaConfig, weights: NamedWeight[]): Bu
   const dataFile = 'model.onnx_data';
   const g = geometryOf(cfg);
   const T = cfg.torch_dtype === 'float16' ? DT.FLOAT16 : DT.FLOAT;
-  const byName = new Map(weights.map((w) => [w.name, w]));
-  const w = (name: string) => {
-    const x = byName.get(name);
-    if (!x) throw new Error(`missing weight ${name}`);
-    return x;
-  };
+  const w = weightLookup(weights);
   const b = createGraphBuilder(dataFile);
   let anon = 100;
   // torch names MatMul weights by a running counter once it has transposed them

@@ -56,3 +56,13 @@ export function drawTinyWeights(dims: TinyDims, seed: number, dtype: 'float32' |
   out.push(draw('lm_head.weight', [v, h], gaussian(1 / Math.sqrt(h))));
   return out;
 }
+
+/** Looks weights up by Hugging Face name; a missing one is a bug in the exporter, not user input. */
+export function weightLookup(weights: NamedWeight[]): (name: string) => NamedWeight {
+  const byName = new Map(weights.map((w) => [w.name, w]));
+  return (name) => {
+    const x = byName.get(name);
+    if (!x) throw new Error(`missing weight ${name}`);
+    return x;
+  };
+}
