@@ -11,7 +11,8 @@ export function registerFidelity(program: Command): void {
     .option('--k-max <n>', 'largest number of mixture components', intArg(1, 64), 10)
     .option('--future <f>', 'latest fraction of sampled positions used as future queries', floatArg(0.01, 0.9), 0.2)
     .option('--keep <list>', 'keep fractions for recall and kept mass', fractionListArg, [0.1, 0.25, 0.5])
-    .action(async (o: { corpus: string; out: string; kMax: number; future: number; keep: number[] }) => {
+    .option('--seed <n>', 'seed of the mixture fits', intArg(0), 0)
+    .action(async (o: { corpus: string; out: string; kMax: number; future: number; keep: number[]; seed: number }) => {
       const r = await runFidelity(o);
       const failed = (r.summary.failed.length > 0 ? `, ${r.summary.failed.length} failed` : '') +
         (r.skippedFiles.length > 0 ? `, ${r.skippedFiles.length} file(s) skipped` : '') + (r.summary.failed.length + r.skippedFiles.length > 0 ? ' (listed in the report)' : '');
