@@ -168,7 +168,9 @@ export async function runCapture(opts: CaptureOptions): Promise<CaptureResult> {
       haystackFile: opts.haystack,
     }));
   }
-  const session = await createCaptureSession(model.dir, { ep: opts.ep, withKeys: opts.withKeys, threads: opts.threads, warn: (l) => stderr.write(`${l}\n`) });
+  // --chunk 0: a graph without cache outputs, so only the captured rows leave onnxruntime
+  const onePass = (opts.chunk ?? DEFAULT_CHUNK) === 0;
+  const session = await createCaptureSession(model.dir, { ep: opts.ep, withKeys: opts.withKeys, onePass, threads: opts.threads, warn: (l) => stderr.write(`${l}\n`) });
   let current: NpzWriter | undefined;
   try {
     for (const task of unique(pending.map((j) => j.task))) {

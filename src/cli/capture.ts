@@ -50,7 +50,7 @@ export function registerCapture(program: Command): void {
     .option('--max-length <n>', 'truncate prompts to this many tokens', intArg(1), 16384)
     .option('--n-sink <n>', 'leading tokens never sampled (attention sink)', intArg(0), 16)
     .option('--t-sub <n>', 'positions sampled per prompt', intArg(1), 1024)
-    .option('--chunk <n>', `prefill chunk length in tokens (0 = one pass; default ${DEFAULT_CHUNK})`, intArg(0))
+    .option('--chunk <n>', `prefill chunk length in tokens (default ${DEFAULT_CHUNK}); 0 = one pass with no KV cache leaving onnxruntime (least host memory; needs memory-efficient attention in the export for long prompts)`, intArg(0))
     .option('--seed <n>', 'position-sampling seed (combined with task and prompt_idx)', intArg(0), 0)
     .option('--ep <ep>', 'execution provider: auto (CUDA if installed, else CPU), cuda, cpu', choiceArg(['auto', 'cuda', 'cpu'] as const), 'auto')
     .option('--with-input-ids', 'also store the prompt token ids (input_ids)', false)

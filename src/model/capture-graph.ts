@@ -84,10 +84,10 @@ export async function ensureCaptureGraph(modelDir: string, opts: SurgeryOptions 
   const data = await resolveExternalData(model, sourceDir);
   const key = createHash('sha256')
     .update(bytes)
-    .update(JSON.stringify({ v: SURGERY_VERSION, withKeys: opts.withKeys, geometry, data: data.symlinked ? [...data.renames] : [] }))
+    .update(JSON.stringify({ v: SURGERY_VERSION, withKeys: opts.withKeys, onePass: opts.onePass ?? false, geometry, data: data.symlinked ? [...data.renames] : [] }))
     .digest('hex')
     .slice(0, 16);
-  const fileName = `${PREFIX}${key}${opts.withKeys ? '-keys' : ''}.onnx`;
+  const fileName = `${PREFIX}${key}${opts.withKeys ? '-keys' : ''}${opts.onePass ? '-onepass' : ''}.onnx`;
   const besideSource = join(sourceDir, fileName);
   // per folder, so graphs of two folders with the same architecture never collide
   const folderKey = createHash('sha256').update(sourcePath).update(key).digest('hex').slice(0, 16);
@@ -96,7 +96,7 @@ export async function ensureCaptureGraph(modelDir: string, opts: SurgeryOptions 
   const target = useCache ? inCache : besideSource;
   const found = { sourcePath, externalDataDir: data.dir, geometry };
   if (existsSync(target)) return { ...found, path: target, cached: true, rewriteMs: performance.now() - started };
-  const stats = rewriteForCapture(model, geometry, { withKeys: opts.withKeys });
+  const stats = rewriteForCapture(model, geometry, { withKeys: opts.withKeys, onePass: opts.onePass });
   if (data.symlinked) renameLocations(model, data.renames);
   const out = toBinary(ModelProtoSchema, model);
   await mkdir(dirname(target), { recursive: true });

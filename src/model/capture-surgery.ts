@@ -41,6 +41,11 @@ export const CACHE_IO = {
 export interface SurgeryOptions {
   /** also emit capture_keys (post-RoPE keys at the captured positions) */
   withKeys: boolean;
+  /**
+   * a graph for one-pass prefill: no KV cache output at all, so nothing but the captured rows
+   * ever leaves onnxruntime (the past inputs stay and are fed empty)
+   */
+  onePass?: boolean;
 }
 
 /** Node counts of a rewrite, for reports and tests. */
@@ -137,7 +142,9 @@ export function rewriteForCapture(model: ModelProto, g: ModelGeometry, opts: Sur
   // fused attention ops (GroupQueryAttention) may write present into the past's buffer, which
   // onnxruntime then plans wrongly once past is an intermediate tensor: keep their layout
   const fusedPast = (ix.consumers.get(CACHE_IO.exportPast(0, 'key')) ?? []).some((n) => FUSED_ATTENTION.has(n.opType));
-  if (fusedPast) {
+  if (opts.onePass) {
+    graph.output = [];
+  } else if (fusedPast) {
     const presentNames = new Set(taps.flatMap((t) => [t.present.key, t.present.value]));
     graph.output = graph.output.filter((o) => presentNames.has(o.name));
   } else {

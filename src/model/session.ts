@@ -18,6 +18,8 @@ export interface CaptureSessionOptions {
   threads?: number;
   /** also emit post-RoPE keys at the captured positions (capture_keys) */
   withKeys?: boolean;
+  /** one-pass prefill only: the graph returns no KV cache, so only captured rows leave onnxruntime */
+  onePass?: boolean;
   /** where the capture graph is written: beside the export when writable (default), or always in the cache */
   graphLocation?: 'auto' | 'cache';
   /** where the one-line CPU fallback warning goes (default: stderr) */
@@ -48,6 +50,8 @@ export interface CaptureSession {
   takesPositionIds: boolean;
   /** the capture graph takes the past sequence-major and returns only the chunk (see CACHE_IO); false around fused attention ops */
   seqMajorCache: boolean;
+  /** the graph returns no cache: each run must be a whole prompt (see CaptureSessionOptions.onePass) */
+  onePass: boolean;
 }
 
 /** One chunk of a chunked prefill. */
@@ -78,7 +82,8 @@ export interface ChunkOutput {
  */
 export async function createCaptureSession(modelDir: string, opts: CaptureSessionOptions = {}): Promise<CaptureSession> {
   const withKeys = opts.withKeys ?? false;
-  const graph = await ensureCaptureGraph(modelDir, { withKeys, location: opts.graphLocation ?? 'auto' });
+  const onePass = opts.onePass ?? false;
+  const graph = await ensureCaptureGraph(modelDir, { withKeys, onePass, location: opts.graphLocation ?? 'auto' });
   const threads = opts.threads ?? availableParallelism();
   const { session, ep } = await openSession(graph, opts.ep ?? 'auto', threads, opts.warn ?? ((l) => process.stderr.write(l + '\n')));
   const kvMeta = session.inputMetadata.find((m) => m.name.startsWith('past_seq.') || m.name.startsWith('past_key_values.'));
@@ -92,6 +97,7 @@ export async function createCaptureSession(modelDir: string, opts: CaptureSessio
     withKeys,
     takesPositionIds: session.inputNames.includes('position_ids'),
     seqMajorCache: session.inputNames.includes(CACHE_IO.past(0, 'key')),
+    onePass,
   };
 }
 
@@ -136,7 +142,7 @@ export async function openSession(
  */
 export function emptyKvCache(s: CaptureSession, capacity = 0): KvCache {
   const { nLayers } = s.geometry;
-  const alloc = () => allocKv(s, capacity);
+  const alloc = () => allocKv(s, s.onePass ? 0 : capacity);
   return { keys: Array.from({ length: nLayers }, alloc), values: Array.from({ length: nLayers }, alloc), length: 0 };
 }
 
@@ -180,6 +186,7 @@ export async function runChunk(s: CaptureSession, input: ChunkInput): Promise<Ch
   const n = input.inputIds.length;
   const start = input.past.length;
   if (n === 0) throw new RangeError('runChunk: empty chunk');
+  if (s.onePass && start > 0) throw new RangeError('runChunk: a one-pass capture session takes whole prompts (empty past) only');
   const held = (input.past.keys[0]?.length ?? 0) / (s.geometry.nKvHeads * s.geometry.headDim);
   if (input.past.keys.length !== s.geometry.nLayers || input.past.values.length !== s.geometry.nLayers || held < start) {
     throw new RangeError(`runChunk: the past cache (${input.past.keys.length} layers, room for ${held} positions) does not match its length ${start} or the model's ${s.geometry.nLayers} layers`);
@@ -206,7 +213,7 @@ export async function runChunk(s: CaptureSession, input: ChunkInput): Promise<Ch
   const L = s.geometry.nLayers;
   const { nKvHeads: H, headDim: D } = s.geometry;
   const row = H * D;
-  const cache = withRoom(s, input.past, start + n);
+  const cache = s.onePass ? input.past : withRoom(s, input.past, start + n);
   for (let l = 0; l < L; l++) {
     for (const [kind, bufs] of [['key', cache.keys], ['value', cache.values]] as const) {
       const buf = bufs[l]!;
@@ -220,7 +227,7 @@ export async function runChunk(s: CaptureSession, input: ChunkInput): Promise<Ch
   }
   const out = await s.session.run(feeds);
   // the cache is extended in place: `present` shares the past's buffers
-  for (let l = 0; l < L; l++) {
+  for (let l = 0; l < L && !s.onePass; l++) {
     for (const [kind, bufs] of [['key', cache.keys], ['value', cache.values]] as const) {
       if (s.seqMajorCache) bufs[l]!.set(out[CACHE_IO.chunk(l, kind)]!.data as never, start * row);
       else appendHeadMajor(bufs[l]!, out[`present.${l}.${kind}`]!.data as Float32Array | Uint16Array, start, n, H, D);
