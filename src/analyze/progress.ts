@@ -1,3 +1,5 @@
+import { formatDuration } from '../util/format.js';
+
 /**
  * A per-unit progress bar with ETA on stderr: redrawn in place on a terminal, one line
  * every ~5 % (or 60 s) otherwise, so logs of batch jobs stay readable.
@@ -36,13 +38,4 @@ export function createProgress(total: number, stream: NodeJS.WriteStream | { wri
       if (!quiet && tty && total > 0) stream.write('\n');
     },
   };
-}
-
-/** 3725 -> "1h02m", 75 -> "1m15s", NaN -> "-". */
-export function formatDuration(seconds: number): string {
-  if (!Number.isFinite(seconds)) return '-';
-  const s = Math.round(seconds);
-  if (s >= 3600) return `${Math.floor(s / 3600)}h${String(Math.floor((s % 3600) / 60)).padStart(2, '0')}m`;
-  if (s >= 60) return `${Math.floor(s / 60)}m${String(s % 60).padStart(2, '0')}s`;
-  return `${s}s`;
 }

@@ -1,4 +1,4 @@
-import { formatDuration } from '../analyze/progress.js';
+import { formatDuration } from '../util/format.js';
 
 /** Live status of a capture run on stderr: a redrawn bar on a terminal, one line per prompt in logs. */
 export interface CaptureProgress {

@@ -1,7 +1,7 @@
 import { Command } from 'commander';
 import { DEFAULT_CORPUS_REPO, downloadCorpus, downloadModel } from '../hub/selections.js';
 import type { DownloadResult } from '../hub/download.js';
-import { formatBytes } from '../hub/progress.js';
+import { formatBytes } from '../util/format.js';
 
 export function registerDownload(program: Command): void {
   const download = program

@@ -3,6 +3,7 @@ import { openNpz } from '../npz/npz-reader.js';
 import { readCorpusMeta, type CorpusMeta } from './meta.js';
 import { parseCorpusFileName } from './naming.js';
 import { validateCorpusReader, type CorpusFileReport } from './validate.js';
+import { formatBytes } from '../util/format.js';
 
 export interface InspectedField {
   name: string;
@@ -79,16 +80,4 @@ export function formatInspect(result: InspectResult): string {
     }
   }
   return out.join('\n');
-}
-
-export function formatBytes(n: number): string {
-  if (n < 1024) return `${n} B`;
-  const units = ['KiB', 'MiB', 'GiB', 'TiB'];
-  let v = n / 1024;
-  let u = 0;
-  while (v >= 1024 && u < units.length - 1) {
-    v /= 1024;
-    u++;
-  }
-  return `${v.toFixed(v < 10 ? 2 : 1)} ${units[u]}`;
 }

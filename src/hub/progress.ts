@@ -1,3 +1,5 @@
+import { formatBytes } from '../util/format.js';
+
 /** Reports bytes received for one file. */
 export interface Progress {
   advance(bytes: number): void;
@@ -42,16 +44,4 @@ export function stderrProgress(label: string, totalBytes: number, startBytes = 0
       }
     },
   };
-}
-
-/** 1536 -> "1.5 KiB" */
-export function formatBytes(n: number): string {
-  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
-  let v = n;
-  let i = 0;
-  while (v >= 1024 && i < units.length - 1) {
-    v /= 1024;
-    i++;
-  }
-  return `${i === 0 ? v.toFixed(0) : v.toFixed(1)} ${units[i]}`;
 }
