@@ -3,8 +3,9 @@ import { join } from 'node:path';
 import { InterruptedError, UserError } from '../errors.js';
 import { corpusFileName } from '../corpus/naming.js';
 import { mergeCorpusMeta, metaConflicts, readCorpusMeta, writeCorpusMeta, type CorpusMeta } from '../corpus/meta.js';
-import { validateCorpusFile } from '../corpus/validate.js';
+import { validateCorpusReader } from '../corpus/validate.js';
 import { createNpzWriter, type NpzWriter } from '../npz/npz-writer.js';
+import { openNpz } from '../npz/npz-reader.js';
 import { readModelConfig } from '../model/config.js';
 import { closeCaptureSession, createCaptureSession, type EpChoice } from '../model/session.js';
 import { loadPromptBuilder, type PromptFormat } from '../prompt/prompt-builder.js';
@@ -140,16 +141,19 @@ export async function runCapture(opts: CaptureOptions): Promise<CaptureResult> {
   let tokens = 0;
   const checkMeta = mergeCorpusMeta(existing, runMeta);
   const pending: Job[] = [];
+  const complete: Job[] = [];
   for (const job of jobs) {
     const path = join(opts.out, corpusFileName(job.task, job.promptIdx));
     if (!opts.force && (await isCompleteFile(path, job, checkMeta, opts))) {
       skipped.push(path);
+      complete.push(job);
       progress.promptDone(`${job.task} p${job.promptIdx}`, 'skipped', 0);
-      await recordInMeta(opts.out, runMeta, job);
     } else {
       pending.push(job);
     }
   }
+  // files found complete are (re)listed in meta.json in one locked update
+  await recordInMeta(opts.out, runMeta, complete);
   if (pending.length === 0) {
     progress.end();
     return summarize(opts, stderr, { written, skipped, tokens, t0, modelDir: model.dir, ep: opts.ep === 'cuda' ? 'cuda' : 'cpu' });
@@ -204,7 +208,7 @@ export async function runCapture(opts: CaptureOptions): Promise<CaptureResult> {
         if (opts.signal?.aborted) throw new InterruptedError(INTERRUPTED);
         await current.close();
         current = undefined;
-        await recordInMeta(opts.out, runMeta, job);
+        await recordInMeta(opts.out, runMeta, [job]);
         written.push(path);
         tokens += ids.length;
         progress.promptDone(label, 'written', ids.length);
@@ -242,33 +246,35 @@ async function prepareOutDir(out: string): Promise<void> {
   }
 }
 
-/** A finished file of this job with this run's settings and optional fields. */
+/** A finished file of this job with this run's settings and optional fields (one open of the file). */
 async function isCompleteFile(path: string, job: Job, meta: CorpusMeta, opts: CaptureOptions): Promise<boolean> {
-  const withJob = mergeCorpusMeta(meta, { tasks: { [job.task]: [job.promptIdx] } });
-  const report = await validateCorpusFile(path, withJob);
-  if (!report.ok) return false;
-  const fields = new Set(await listFields(path));
-  return fields.has('input_ids') === opts.withInputIds && fields.has('keys') === opts.withKeys;
-}
-
-async function listFields(path: string): Promise<string[]> {
-  const { openNpz } = await import('../npz/npz-reader.js');
-  const r = await openNpz(path);
+  let reader;
   try {
-    return r.fields.map((f) => f.name);
+    reader = await openNpz(path);
+  } catch {
+    return false;
+  }
+  try {
+    const report = await validateCorpusReader(reader, mergeCorpusMeta(meta, { tasks: { [job.task]: [job.promptIdx] } }));
+    return report.ok && (reader.field('input_ids') !== undefined) === opts.withInputIds && (reader.field('keys') !== undefined) === opts.withKeys;
+  } catch {
+    return false;
   } finally {
-    await r.close();
+    await reader.close();
   }
 }
 
-async function recordInMeta(out: string, runMeta: CorpusMeta, job: Job): Promise<void> {
+async function recordInMeta(out: string, runMeta: CorpusMeta, jobs: Job[]): Promise<void> {
+  if (jobs.length === 0) return;
+  const tasks: Record<string, number[]> = {};
+  for (const j of jobs) (tasks[j.task] ??= []).push(j.promptIdx);
   await withMetaLock(out, async () => {
     const existing = await readCorpusMeta(out);
     if (existing) {
       const conflicts = metaConflicts(existing, runMeta);
       if (conflicts.length > 0) throw new UserError(`meta.json changed under this run (${conflicts.join('; ')})`);
     }
-    await writeCorpusMeta(out, mergeCorpusMeta(existing, { ...runMeta, tasks: { [job.task]: [job.promptIdx] } }));
+    await writeCorpusMeta(out, mergeCorpusMeta(existing, { ...runMeta, tasks }));
   });
 }
 
