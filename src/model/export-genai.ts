@@ -1,6 +1,6 @@
 import type { LlamaConfig } from './config.js';
 import { geometryOf, ropeInvFreq } from './config.js';
-import { transposeWeight, type BuiltExport } from './export-optimum.js';
+import { decoderIo, transposeWeight, type BuiltExport } from './export-optimum.js';
 import { DT, createGraphBuilder, int64Tensor, makeModel, valueInfo, weightBytes } from './onnx-graph.js';
 import { weightLookup, type NamedWeight } from './tiny-weights.js';
 
@@ -118,17 +118,7 @@ export function buildGenaiExport(cfg: LlamaConfig, weights: NamedWeight[]): Buil
   b.weight(lmName, T, [lm.shape[1]!, lm.shape[0]!], weightBytes(transposeWeight(lm.values, lm.shape[0]!, lm.shape[1]!), T));
   b.op('/lm_head', 'MatMul', [final, lmName], {}, { outputs: ['logits'], name: '/lm_head/MatMul' });
 
-  const kvDims = ['batch_size', nKvHeads, 'past_sequence_length', headDim];
-  const presentDims = ['batch_size', nKvHeads, 'total_sequence_length', headDim];
-  const inputs = [
-    valueInfo('input_ids', DT.INT64, ['batch_size', 'sequence_length']),
-    valueInfo('attention_mask', DT.INT64, ['batch_size', 'total_sequence_length']),
-  ];
-  const outputs = [valueInfo('logits', T, ['batch_size', 'sequence_length', cfg.vocab_size])];
-  for (let l = 0; l < nLayers; l++) {
-    inputs.push(valueInfo(`past_key_values.${l}.key`, T, kvDims), valueInfo(`past_key_values.${l}.value`, T, kvDims));
-    outputs.push(valueInfo(`present.${l}.key`, T, presentDims), valueInfo(`present.${l}.value`, T, presentDims));
-  }
+  const { inputs, outputs } = decoderIo(cfg, T, false);
   const model = makeModel(b, 'main_graph', inputs, outputs, { '': 21, 'com.microsoft': 1 }, 'onnxruntime-genai');
   return { model, dataFile, dataChunks: b.dataChunks };
 }

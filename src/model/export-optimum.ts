@@ -1,4 +1,4 @@
-import type { ModelProto } from 'onnx-buf';
+import type { ModelProto, ValueInfoProto } from 'onnx-buf';
 import type { LlamaConfig } from './config.js';
 import { geometryOf, ropeInvFreq } from './config.js';
 import { DT, createGraphBuilder, floatTensor, int64Tensor, makeModel, valueInfo, weightBytes } from './onnx-graph.js';
@@ -175,18 +175,28 @@ export function buildOptimumExport(cfg: LlamaConfig, weights: NamedWeight[]): Bu
   const final = rmsNorm('/model/norm', hidden, 'model.norm.weight');
   b.op('/lm_head', 'MatMul', [final, matmulWeight('lm_head.weight')], {}, { outputs: ['logits'] });
 
+  const { inputs, outputs } = decoderIo(cfg, T, true);
+  const model = makeModel(b, 'main_graph', inputs, outputs, { '': 17 }, 'pytorch');
+  return { model, dataFile, dataChunks: b.dataChunks };
+}
+
+/**
+ * The decoder-with-past signature both export styles share: input_ids, attention_mask,
+ * (position_ids,) past_key_values.N.key/value in; logits and present.N.key/value out.
+ */
+export function decoderIo(cfg: LlamaConfig, elemType: number, withPositionIds: boolean): { inputs: ValueInfoProto[]; outputs: ValueInfoProto[] } {
+  const { nLayers, nKvHeads, headDim } = geometryOf(cfg);
   const kvDims = ['batch_size', nKvHeads, 'past_sequence_length', headDim];
   const presentDims = ['batch_size', nKvHeads, 'total_sequence_length', headDim];
   const inputs = [
     valueInfo('input_ids', DT.INT64, ['batch_size', 'sequence_length']),
     valueInfo('attention_mask', DT.INT64, ['batch_size', 'total_sequence_length']),
-    valueInfo('position_ids', DT.INT64, ['batch_size', 'sequence_length']),
   ];
-  const outputs = [valueInfo('logits', T, ['batch_size', 'sequence_length', cfg.vocab_size])];
+  if (withPositionIds) inputs.push(valueInfo('position_ids', DT.INT64, ['batch_size', 'sequence_length']));
+  const outputs = [valueInfo('logits', elemType, ['batch_size', 'sequence_length', cfg.vocab_size])];
   for (let l = 0; l < nLayers; l++) {
-    inputs.push(valueInfo(`past_key_values.${l}.key`, T, kvDims), valueInfo(`past_key_values.${l}.value`, T, kvDims));
-    outputs.push(valueInfo(`present.${l}.key`, T, presentDims), valueInfo(`present.${l}.value`, T, presentDims));
+    inputs.push(valueInfo(`past_key_values.${l}.key`, elemType, kvDims), valueInfo(`past_key_values.${l}.value`, elemType, kvDims));
+    outputs.push(valueInfo(`present.${l}.key`, elemType, presentDims), valueInfo(`present.${l}.value`, elemType, presentDims));
   }
-  const model = makeModel(b, 'main_graph', inputs, outputs, { '': 17 }, 'pytorch');
-  return { model, dataFile, dataChunks: b.dataChunks };
+  return { inputs, outputs };
 }
