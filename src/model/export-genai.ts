@@ -1,7 +1,7 @@
 import type { LlamaConfig } from './config.js';
 import { geometryOf, ropeInvFreq } from './config.js';
 import { decoderIo, transposeWeight, type BuiltExport } from './export-optimum.js';
-import { DT, createGraphBuilder, int64Tensor, makeModel, valueInfo, weightBytes } from './onnx-graph.js';
+import { DT, createGraphBuilder, int64Tensor, makeModel, weightBytes } from './onnx-graph.js';
 import { weightLookup, type NamedWeight } from './tiny-weights.js';
 
 /**
