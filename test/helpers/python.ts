@@ -19,11 +19,19 @@ export function runPython(code: string, args: string[] = [], options: { timeoutM
   const r = spawnSync(PYTHON, ['-c', code, ...args], {
     encoding: 'utf8',
     timeout: options.timeoutMs ?? 120_000,
-    maxBuffer: 1 << 28,
+    maxBuffer: 1 << 30,
     env: options.env ?? process.env,
     input: options.input,
   });
-  if (r.error) throw new Error(`python could not run: ${r.error.message}`);
-  if (r.status !== 0) throw new Error(`python failed (${r.status ?? r.signal}):\n${r.stderr}`);
+  if (r.error) throw new Error(`python could not run: ${r.error.message}; ${INSTALL_HINT}`);
+  if (r.status !== 0) {
+    const hint = /No module named/.test(r.stderr) ? `; ${INSTALL_HINT}` : '';
+    throw new Error(`python failed (${r.status ?? r.signal})${hint}:\n${r.stderr}`);
+  }
   return r.stdout;
+}
+
+/** Runs a python reference that reads JSON on stdin and prints JSON (the statistics tests' references). */
+export function runPythonJson<T>(code: string, input: unknown): T {
+  return JSON.parse(runPython(code, [], { input: JSON.stringify(input), timeoutMs: 600_000 })) as T;
 }

@@ -4,7 +4,7 @@ import { renderSvg } from '../../src/report/figures.js';
 import { renderMarkdown } from '../../src/report/markdown.js';
 import type { UnitResult } from '../../src/analyze/unit.js';
 import { createRng } from '../../src/util/rng.js';
-import { runPython } from '../analyze/python.js';
+import { runPythonJson as runPython } from '../helpers/python.js';
 
 function row(over: Partial<UnitResult>): UnitResult {
   return {

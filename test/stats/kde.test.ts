@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { kdeLogPdf, silvermanFactor } from '../../src/stats/kde.js';
 import { createRng } from '../../src/util/rng.js';
 import type { Matrix } from '../../src/stats/types.js';
-import { runPython } from '../analyze/python.js';
+import { runPythonJson as runPython } from '../helpers/python.js';
 
 const PY = `
 import json, sys

@@ -4,7 +4,7 @@ import { normalCdf } from '../../src/stats/normal.js';
 import { meanAndCovariance } from '../../src/stats/small-linalg.js';
 import { createRng, type Rng } from '../../src/util/rng.js';
 import type { GmmParams, Matrix } from '../../src/stats/types.js';
-import { runPython } from '../analyze/python.js';
+import { runPythonJson as runPython } from '../helpers/python.js';
 
 const D = 128, N_TRAIN = 3277, N_TEST = 819, ALPHA = 0.05;
 

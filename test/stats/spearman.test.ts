@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { averageRanks, spearman } from '../../src/stats/spearman.js';
 import { createRng } from '../../src/util/rng.js';
-import { runPython } from '../analyze/python.js';
+import { runPythonJson as runPython } from '../helpers/python.js';
 
 const PY = `
 import json, sys
