@@ -6,7 +6,7 @@
  * warning). Everything here works in the centred coordinates of PreparedData.
  */
 import type { DataKernels } from './kernels/types.js';
-import { precisionCholesky } from './linalg.js';
+import { precisionCholeskyWasm } from './wasm/linalg.js';
 import type { CovarianceType } from './types.js';
 
 const LOG_2PI = Math.log(2 * Math.PI);
@@ -35,7 +35,7 @@ export function factorize(
   const logDetU = new Float64Array(k);
   for (let c = 0; c < k; c++) {
     if (covariance === 'full') {
-      const f = precisionCholesky(covariances.subarray(c * d * d, (c + 1) * d * d), d);
+      const f = precisionCholeskyWasm(covariances.subarray(c * d * d, (c + 1) * d * d), d);
       if (!f) {
         failed.push(c);
         continue;

@@ -8,11 +8,13 @@
  * `regCovarAbsolute`; pass that absolute value to scikit-learn to reproduce a fit.
  * Data are centred on their column means (float64) before the float32 kernels see them.
  */
+import os from 'node:os';
 import { createRng, seedFrom } from '../util/rng.js';
 import { createKernels, type DataKernels, type KernelOptions } from './kernels/index.js';
 import { eStep, factorize, mStep, parameterCount, type Components } from './gmm-em.js';
 import { GmmDataError, prepareData, type PreparedData } from './gmm-data.js';
 import { kmeans } from './kmeans.js';
+import { fitKsOnWorkers, sweepWorkersAvailable } from './sweep-pool.js';
 import type { GmmFit, GmmOptions, GmmParams, Matrix } from './types.js';
 
 export { GmmDataError, type GmmDataProblem } from './gmm-data.js';
@@ -28,6 +30,12 @@ export interface SweepOptions extends Omit<GmmFitOptions, 'k' | 'init'> {
   kMax: number;
   kMin?: number; // default 1
   init?: 'kmeans' | 'random';
+  /**
+   * worker threads that fit different K at once, each with threads / workers onnxruntime
+   * threads; default `threads` (all cores). 1 fits the K values one after another in this
+   * thread. The fits are the same either way: each K is seeded on its own.
+   */
+  workers?: number;
 }
 
 export interface SweepResult {
@@ -41,17 +49,22 @@ export interface SweepResult {
   seconds: number;
 }
 
-interface FitContext {
+/** One unit's prepared data with its kernels: what every K of a sweep shares. */
+export interface FitContext {
   data: PreparedData;
   kernels: DataKernels;
   reg: number;
 }
 
-function openContext(X: Matrix, opts: Omit<GmmFitOptions, 'k'>): FitContext {
-  const data = prepareData(X, 2);
+/** The fitting context for data that prepareData already checked and centred. */
+export function contextFromPrepared(data: PreparedData, opts: Omit<GmmFitOptions, 'k'>): FitContext {
   const reg = (opts.regCovar ?? 1e-6) * data.varianceScale;
   const kernels = createKernels(data.centered, data.n, data.d, opts);
   return { data, kernels, reg };
+}
+
+function openContext(X: Matrix, opts: Omit<GmmFitOptions, 'k'>): FitContext {
+  return contextFromPrepared(prepareData(X, 2), opts);
 }
 
 /** Fits one mixture with k components; throws GmmDataError for data that cannot be fitted. */
@@ -66,15 +79,26 @@ export async function sweepK(X: Matrix, opts: SweepOptions): Promise<SweepResult
   if (!(Number.isInteger(kMin) && Number.isInteger(opts.kMax) && kMin >= 1 && opts.kMax >= kMin)) {
     throw new GmmDataError('bad-parameters', `need integers 1 <= kMin <= kMax, got kMin ${kMin}, kMax ${opts.kMax}`);
   }
-  const ctx = openContext(X, opts);
-  const fits: GmmFit[] = [];
-  for (let k = kMin; k <= opts.kMax; k++) fits.push(await fitInContext(ctx, { ...opts, k }));
+  const ks = Array.from({ length: opts.kMax - kMin + 1 }, (_, i) => kMin + i);
+  const cores = Math.max(1, opts.threads ?? os.availableParallelism());
+  const workers = Math.min(Math.max(1, Math.floor(opts.workers ?? cores)), ks.length);
+  let fits: GmmFit[];
+  if (workers > 1 && sweepWorkersAvailable()) {
+    const data = prepareData(X, 2);
+    const { workers: _w, kMax: _kMax, kMin: _kMin, ...fitOpts } = opts;
+    fits = await fitKsOnWorkers(data, { ...fitOpts, threads: Math.max(1, Math.floor(cores / workers)) }, ks, workers);
+  } else {
+    const ctx = openContext(X, opts);
+    fits = [];
+    for (const k of ks) fits.push(await fitInContext(ctx, { ...opts, k }));
+  }
   let best = fits[0];
   for (const f of fits) if (f.bic < best.bic) best = f;
   return { fits, bestK: best.k, best, seconds: (performance.now() - started) / 1000 };
 }
 
-async function fitInContext(ctx: FitContext, opts: GmmFitOptions): Promise<GmmFit> {
+/** Fits one K in a prepared context (shared by the sweep in this thread and its workers). */
+export async function fitInContext(ctx: FitContext, opts: GmmFitOptions): Promise<GmmFit> {
   const { data, kernels, reg } = ctx;
   const { n, d } = data;
   const k = opts.k;

@@ -1,0 +1,51 @@
+/**
+ * The WebAssembly build of the d x d factorisation EM runs k times per iteration (see
+ * linalg.wat for why it is not plain JS). One instance per thread, compiled synchronously
+ * on first use (the module is a few hundred bytes), its memory grown to fit the largest d.
+ */
+import type { PrecisionFactor } from '../linalg.js';
+import { WASM_BASE64 } from './linalg-wasm.js';
+
+// the project compiles without the DOM lib, so the few WebAssembly types used are spelled out
+interface WasmMemory {
+  readonly buffer: ArrayBuffer;
+  grow(pages: number): number;
+}
+interface WasmApi {
+  Module: new (bytes: Uint8Array) => object;
+  Instance: new (module: object) => { exports: unknown };
+}
+const { WebAssembly: wasmApi } = globalThis as unknown as { WebAssembly: WasmApi };
+
+interface LinalgExports {
+  memory: WasmMemory;
+  precision_cholesky(d: number, a: number, l: number, u: number): number;
+}
+
+let instance: LinalgExports | undefined;
+
+function exportsFor(bytes: number): LinalgExports {
+  instance ??= new wasmApi.Instance(new wasmApi.Module(Buffer.from(WASM_BASE64, 'base64'))).exports as unknown as LinalgExports;
+  const have = instance.memory.buffer.byteLength;
+  if (have < bytes) instance.memory.grow(Math.ceil((bytes - have) / 65536));
+  return instance;
+}
+
+/** scikit-learn's precisions_cholesky of one covariance (as precisionCholesky in linalg.ts); null when not positive definite. */
+export function precisionCholeskyWasm(cov: Float64Array, d: number): PrecisionFactor | null {
+  const dd = d * d;
+  const wasm = exportsFor(3 * dd * 8);
+  const mem = new Float64Array(wasm.memory.buffer, 0, 3 * dd);
+  mem.set(cov.subarray(0, dd), 0);
+  if (wasm.precision_cholesky(d, 0, dd * 8, 2 * dd * 8) === 0) return null;
+  // only U's upper triangle was written: copy it row by row into zeros
+  const U = new Float64Array(dd);
+  let logDetU = 0;
+  for (let j = 0; j < d; j++) {
+    const from = 2 * dd + j * d;
+    U.set(mem.subarray(from + j, from + d), j * d + j);
+    logDetU += Math.log(U[j * d + j]);
+  }
+  if (!Number.isFinite(logDetU)) return null;
+  return { U, logDetU };
+}
