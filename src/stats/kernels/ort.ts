@@ -11,6 +11,21 @@ import type { DataKernels, KernelOptions } from './types.js';
 
 type GraphKind = 'mahalanobis' | 'whiten' | 'moments' | 'crossdot' | 'kmeans' | 'sums';
 
+/**
+ * Column blocks of the triangular products. x U_k with U_k upper triangular only needs the
+ * first e columns of x for output columns below e, and a scatter matrix only needs its lower
+ * triangle: cutting d into 4 blocks skips 3/8 of the multiply-adds. Measured on this 2-core
+ * machine (1 thread, 4096 x 128, K = 2..10): E-step 1.7-2.3x and M-step 1.3-1.5x faster than
+ * the single full-width products, whose flops are all spent; 8 blocks were no better.
+ */
+const BLOCKS = 4;
+
+/** Block boundaries 0 = c_0 < c_1 < ... < c_B = d (B = min(BLOCKS, d)). */
+export function columnBlocks(d: number): number[] {
+  const B = Math.min(BLOCKS, d);
+  return Array.from({ length: B + 1 }, (_, b) => Math.round((b * d) / B));
+}
+
 const sessions = new Map<string, Promise<ort.InferenceSession>>();
 
 /**
@@ -21,27 +36,42 @@ const sessions = new Map<string, Promise<ort.InferenceSession>>();
  */
 function buildGraph(kind: GraphKind, d: number, elem: ElemType): Uint8Array {
   const g = createGraph(`stats_${kind}`);
-  const Xa = g.input('Xa', elem, ['n', d + 1]);
-  if (kind === 'mahalanobis' || kind === 'whiten') {
-    const Wa = g.input('Wa', elem, [d + 1, 'm']);
-    const Z = g.node('MatMul', [Xa, Wa]);
-    if (kind === 'whiten') {
-      g.output(Z, elem, ['n', 'm']);
-    } else {
-      const sq = g.node('ReduceSumSquare', [g.node('Reshape', [Z, g.ints([0, -1, d])])], { axes: [2], keepdims: 0 });
-      g.output(sq, elem, ['n', 'k']);
+  const cuts = columnBlocks(d);
+  const B = cuts.length - 1;
+  if (kind === 'mahalanobis') {
+    // block b: [x_{<c_b+1} | 1] times the columns c_b..c_b+1 of every [U_k; -b_k] (rows below
+    // c_b+1 of those columns are zero), summed over blocks of |.|^2
+    let sq = '';
+    for (let b = 0; b < B; b++) {
+      const width = cuts[b + 1] - cuts[b];
+      const Xp = g.input(`Xp${b}`, elem, ['n', cuts[b + 1] + 1]);
+      const Wb = g.input(`W${b}`, elem, [cuts[b + 1] + 1, `m${b}`]);
+      const part = g.node('ReduceSumSquare', [g.node('Reshape', [g.node('MatMul', [Xp, Wb]), g.ints([0, -1, width])])], { axes: [2], keepdims: 0 });
+      sq = sq ? g.node('Add', [sq, part]) : part;
     }
+    g.output(sq, elem, ['n', 'k']);
+  } else if (kind === 'whiten') {
+    const Xa = g.input('Xa', elem, ['n', d + 1]);
+    const Wa = g.input('Wa', elem, [d + 1, 'm']);
+    g.output(g.node('MatMul', [Xa, Wa]), elem, ['n', 'm']);
   } else if (kind === 'moments') {
+    // block b of every scatter's columns, rows c_b..d only (the lower triangle), as
+    // x_{>=c_b}^T (R (*) (x_b - mu_b)): centring the right factor on each component's mean
+    // keeps float32 from losing (|mu|/sd)^2 ulps to the cancellation in sum r x x^T - N mu mu^T
     const R = g.input('R', elem, ['n', 'k']);
-    const Rt = g.node('Transpose', [R], { perm: [1, 0] }); // [k, n]
-    // Xa's last column is 1, so row k of R^T Xa is [sum_i r_ik x_i | sum_i r_ik]
-    const first = g.node('MatMul', [Rt, Xa]); // [k, d+1]
-    const X = g.node('Slice', [Xa, g.ints([0]), g.ints([d]), g.ints([1])]); // [n, d]
-    const weighted = g.node('Mul', [g.node('Unsqueeze', [X, g.ints([0])]), g.node('Unsqueeze', [g.node('Sqrt', [Rt]), g.ints([2])])]); // [k, n, d]
-    const second = g.node('MatMul', [g.node('Transpose', [weighted], { perm: [0, 2, 1] }), weighted]); // [k, d, d]
-    g.output(first, elem, ['k', d + 1]);
-    g.output(second, elem, ['k', d, d]);
-  } else if (kind === 'kmeans') {
+    const Ru = g.node('Unsqueeze', [R, g.ints([2])]); // [n, k, 1]
+    const Mu = g.input('Mu', elem, ['k', d]);
+    for (let b = 0; b < B; b++) {
+      const Xb = g.input(`Xb${b}`, elem, ['n', cuts[b + 1] - cuts[b]]);
+      const Xt = g.input(`Xt${b}`, elem, [d - cuts[b], 'n']);
+      const mub = g.node('Slice', [Mu, g.ints([cuts[b]]), g.ints([cuts[b + 1]]), g.ints([1])]); // [k, w]
+      const centred = g.node('Sub', [g.node('Unsqueeze', [Xb, g.ints([1])]), mub]); // [n, k, w]
+      const RX = g.node('Reshape', [g.node('Mul', [Ru, centred]), g.ints([0, -1])]); // [n, k*w]
+      g.output(g.node('MatMul', [Xt, RX]), elem, [d - cuts[b], `m${b}`]);
+    }
+  } else {
+    const Xa = g.input('Xa', elem, ['n', d + 1]);
+    if (kind === 'kmeans') {
     // Ct = [C^T; -|c|^2/2]: score = x.c - |c|^2/2, the nearest centre has the largest score
     const Ct = g.input('Ct', elem, [d + 1, 'k']);
     const score = g.node('MatMul', [Xa, Ct]); // [n, k]
@@ -63,6 +93,7 @@ function buildGraph(kind: GraphKind, d: number, elem: ElemType): Uint8Array {
   } else {
     const Ct = g.input('Ct', elem, [d + 1, 'k']);
     g.output(g.node('MatMul', [Xa, Ct]), elem, ['n', 'k']);
+  }
   }
   return g.toBytes();
 }
@@ -105,6 +136,40 @@ export function createOrtKernels(X: Float32Array | Float64Array, n: number, d: n
     xa[i * (d + 1) + d] = 1;
   }
   const xTensor = new ort.Tensor(elem, xa, [n, d + 1]);
+  const cuts = columnBlocks(d);
+  const B = cuts.length - 1;
+  const alloc = (len: number) => (elem === 'float32' ? new Float32Array(len) : new Float64Array(len));
+  // the blocked products' fixed inputs, made once per data matrix (about 2.5 copies of X)
+  let blockInputs: { prefixes: ort.Tensor[]; columns: ort.Tensor[]; suffixesT: ort.Tensor[] } | undefined;
+  const blocks = () => {
+    if (blockInputs) return blockInputs;
+    const prefixes: ort.Tensor[] = [];
+    const columns: ort.Tensor[] = [];
+    const suffixesT: ort.Tensor[] = [];
+    for (let b = 0; b < B; b++) {
+      const e = cuts[b + 1];
+      const w = e - cuts[b];
+      const rows = d - cuts[b];
+      // [x_{<e} | 1] as [n, e+1]; the last block is Xa itself
+      if (e === d) prefixes.push(xTensor);
+      else {
+        const p = alloc(n * (e + 1));
+        for (let i = 0; i < n; i++) {
+          for (let j = 0; j < e; j++) p[i * (e + 1) + j] = X[i * d + j];
+          p[i * (e + 1) + e] = 1;
+        }
+        prefixes.push(new ort.Tensor(elem, p, [n, e + 1]));
+      }
+      const c = alloc(n * w);
+      for (let i = 0; i < n; i++) for (let j = 0; j < w; j++) c[i * w + j] = X[i * d + cuts[b] + j];
+      columns.push(new ort.Tensor(elem, c, [n, w]));
+      // x_{>=c_b}^T as [d - c_b, n]
+      const t = alloc(rows * n);
+      for (let i = 0; i < n; i++) for (let a = cuts[b]; a < d; a++) t[(a - cuts[b]) * n + i] = X[i * d + a];
+      suffixesT.push(new ort.Tensor(elem, t, [rows, n]));
+    }
+    return (blockInputs = { prefixes, columns, suffixesT });
+  };
   const rowNorms = new Float64Array(n);
   for (let i = 0; i < n; i++) for (let j = 0; j < d; j++) rowNorms[i] += X[i * d + j] ** 2;
   // the narrow products (k-means, diag covariance) do ~10 MFLOP per call: a thread pool
@@ -120,8 +185,8 @@ export function createOrtKernels(X: Float32Array | Float64Array, n: number, d: n
     return out;
   };
 
-  const runWhiten = async (kind: 'mahalanobis' | 'whiten', W: Float64Array, b: Float64Array, k: number) => {
-    const s = await get(kind);
+  const runWhiten = async (W: Float64Array, b: Float64Array, k: number) => {
+    const s = await get('whiten');
     const out = await s.run({ Xa: xTensor, Wa: new ort.Tensor(elem, augmented(W, b), [d + 1, k * d]) });
     return out[s.outputNames[0]].data as Float32Array | Float64Array;
   };
@@ -130,29 +195,78 @@ export function createOrtKernels(X: Float32Array | Float64Array, n: number, d: n
     n,
     d,
     async mahalanobis(W, b, k) {
-      return toF64(await runWhiten('mahalanobis', W, b, k));
+      const s = await get('mahalanobis');
+      const { prefixes } = blocks();
+      const m = k * d;
+      const feeds: Record<string, ort.Tensor> = {};
+      for (let blk = 0; blk < B; blk++) {
+        const e = cuts[blk + 1];
+        const w = e - cuts[blk];
+        // rows 0..e of columns c_b..e of every [U_k; -b_k]: the rest of those columns is zero
+        const Wb = alloc((e + 1) * k * w);
+        for (let a = 0; a < e; a++) {
+          for (let c = 0; c < k; c++) {
+            const from = a * m + c * d + cuts[blk];
+            for (let j = 0; j < w; j++) Wb[a * k * w + c * w + j] = W[from + j];
+          }
+        }
+        for (let c = 0; c < k; c++) for (let j = 0; j < w; j++) Wb[e * k * w + c * w + j] = -b[c * d + cuts[blk] + j];
+        feeds[`Xp${blk}`] = prefixes[blk];
+        feeds[`W${blk}`] = new ort.Tensor(elem, Wb, [e + 1, k * w]);
+      }
+      const out = await s.run(feeds);
+      return toF64(out[s.outputNames[0]].data);
     },
     async whiten(W, b, k) {
-      return runWhiten('whiten', W, b, k);
+      return runWhiten(W, b, k);
     },
     async weightedMoments(R, sumR, k) {
-      const s = await get('moments');
-      const out = await s.run({ Xa: xTensor, R: new ort.Tensor(elem, toElem(R, elem), [n, k]) });
-      const first = out[s.outputNames[0]].data as Float32Array | Float64Array;
-      const second = out[s.outputNames[1]].data as Float32Array | Float64Array;
+      const Rt = new ort.Tensor(elem, toElem(R, elem), [n, k]);
+      // first moments, then the scatter about them
+      const sumsSession = await get('sums');
+      const first = (await sumsSession.run({ Xa: xTensor, R: Rt }))[sumsSession.outputNames[0]].data as Float32Array | Float64Array;
       const means = new Float64Array(k * d);
-      for (let c = 0; c < k; c++) for (let j = 0; j < d; j++) means[c * d + j] = first[c * (d + 1) + j] / sumR[c];
-      // scatter = sum r x x^T - N mu mu^T in float64; the data are centred on their column
-      // means, so the cancellation costs only (|mu_k| / sd)^2 float32 ulps
+      const firstSums = new Float64Array(k * d);
+      for (let c = 0; c < k; c++) {
+        for (let j = 0; j < d; j++) {
+          firstSums[c * d + j] = first[c * (d + 1) + j];
+          means[c * d + j] = firstSums[c * d + j] / sumR[c];
+        }
+      }
+      const mu = toElem(means, elem); // the centre the graph subtracts, in its precision
+      const s = await get('moments');
+      const { columns, suffixesT } = blocks();
+      const feeds: Record<string, ort.Tensor> = { R: Rt, Mu: new ort.Tensor(elem, mu, [k, d]) };
+      for (let blk = 0; blk < B; blk++) {
+        feeds[`Xb${blk}`] = columns[blk];
+        feeds[`Xt${blk}`] = suffixesT[blk];
+      }
+      const out = await s.run(feeds);
       const scatter = new Float64Array(k * d * d);
+      for (let blk = 0; blk < B; blk++) {
+        // P_b[a - c_b, c*w + j] = sum_i r_ic x_ia (x_i(c_b + j) - mu_c(c_b + j)) for a >= c_b
+        const Pb = out[s.outputNames[blk]].data as Float32Array | Float64Array;
+        const w = cuts[blk + 1] - cuts[blk];
+        const kw = k * w;
+        for (let c = 0; c < k; c++) {
+          const o = c * d * d;
+          for (let j = 0; j < w; j++) {
+            const col = cuts[blk] + j;
+            for (let a = col; a < d; a++) scatter[o + a * d + col] = Pb[(a - cuts[blk]) * kw + c * w + j];
+          }
+        }
+      }
+      // sum r (x - m)(x - m)^T = P - m (s - N m)^T for the centre m the graph used; moving it to
+      // the float64 mean costs N (mean - m)(mean - m)^T. Lower triangle, then mirrored.
       for (let c = 0; c < k; c++) {
         const o = c * d * d;
         const N = sumR[c];
         for (let a = 0; a < d; a++) {
-          const ma = N * means[c * d + a];
+          const ma = mu[c * d + a];
+          const da = means[c * d + a] - ma;
           for (let bb = 0; bb <= a; bb++) {
-            // average the two triangles: MatMul(A^T, A) need not be bit-symmetric
-            const v = 0.5 * (second[o + a * d + bb] + second[o + bb * d + a]) - ma * means[c * d + bb];
+            const mb = mu[c * d + bb];
+            const v = scatter[o + a * d + bb] - ma * (firstSums[c * d + bb] - N * mb) - N * da * (means[c * d + bb] - mb);
             scatter[o + a * d + bb] = v;
             scatter[o + bb * d + a] = v;
           }
