@@ -10,8 +10,15 @@ import os from 'node:os';
 import path from 'node:path';
 import { fitGmm, sweepK } from '../dist/stats/gmm.js';
 import { plantedMixture, sampleGmm } from '../dist/stats/gmm-sample.js';
+import { columnBlocks } from '../dist/stats/kernels/ort.js';
 
-const PEAK_GFLOPS = 190; // OpenBLAS sgemm at 4096^3 on this 2-core AVX-512 machine (NOTES.md)
+// this machine's float32 GEMM peak, measured in the same run: numpy (OpenBLAS) on all cores
+const SGEMM_PEAK = `
+import time, numpy as np
+a = np.random.default_rng(0).random((2048, 2048), dtype=np.float32)
+best = min((lambda t: (a @ a, time.perf_counter() - t)[1])(time.perf_counter()) for _ in range(5))
+print(2 * 2048 ** 3 / best / 1e9)
+`;
 const UNITS = 16640;
 
 // local optima: with n_init 1 either side can land in a worse one; compare the spread over seeds
@@ -68,9 +75,20 @@ async function concurrentSklearn(count, args) {
   return (performance.now() - started) / 1000;
 }
 
-/** Floating-point work of one EM iteration at k components (E-step whitening + M-step moments). */
+/** Floating-point work of one EM iteration at k components as full products (E-step X U, first moments, scatter). */
 function flopsPerIteration(n, d, k) {
   return 2 * n * d * d * k /* X U */ + 2 * n * d * k /* R^T X */ + 2 * n * d * d * k /* scatter */;
+}
+
+/** The multiply-adds the blocked kernels actually run (U's zero blocks and the scatter's upper blocks skipped). */
+function executedFlopsPerIteration(n, d, k, cuts) {
+  let f = 2 * n * (d + 1) * k; // first moments
+  for (let b = 0; b + 1 < cuts.length; b++) {
+    const w = cuts[b + 1] - cuts[b];
+    f += 2 * n * (cuts[b + 1] + 1) * w * k; // E-step block: prefix columns (+ offset row) x block
+    f += 2 * n * (d - cuts[b]) * w * k; // M-step block: rows c_b..d of the scatter's block columns
+  }
+  return f;
 }
 
 export async function run() {
@@ -86,14 +104,18 @@ export async function run() {
   console.log(`load average at start: ${os.loadavg().map((v) => v.toFixed(1)).join(' ')} (other work on the 2 cores slows both sides)`);
 
   const warm = { data: X.data.subarray(0, 256 * d), rows: 256, cols: d };
-  await sweepK(warm, { ...opts, kMax: 2 }); // session creation outside the timing
+  // session creation and the sweep's worker threads outside the timing
+  await sweepK(warm, { ...opts, kMax: 2 });
+  await sweepK(warm, { ...opts, kMax: 2, workers: 1 });
   await sweepK(warm, { ...opts, kMax: 2, threads: 1 });
   let ours;
   let oursSeconds = Infinity;
+  let inThread = Infinity;
   let oneThread = Infinity;
   for (let r = 0; r < reps; r++) {
-    const res = await sweepK(X, opts);
+    const res = await sweepK(X, opts); // default: the K values on one worker per core
     if (res.seconds < oursSeconds) [ours, oursSeconds] = [res, res.seconds];
+    inThread = Math.min(inThread, (await sweepK(X, { ...opts, workers: 1 })).seconds);
     oneThread = Math.min(oneThread, (await sweepK(X, { ...opts, threads: 1 })).seconds);
   }
   const cores = os.cpus().length;
@@ -103,10 +125,14 @@ export async function run() {
 
   const dir = mkdtempSync(path.join(os.tmpdir(), 'bench-gmm-'));
   let sk;
+  let sk_peak = NaN;
   try {
     const file = path.join(dir, 'x.f32');
     writeFileSync(file, Buffer.from(X.data.buffer, X.data.byteOffset, X.data.byteLength));
     const args = [file, n, d, kMax, reg, opts.tol, opts.maxIter, opts.nInit].map(String);
+    const peak = spawnSync('/usr/bin/python3', ['-c', SGEMM_PEAK], { encoding: 'utf8' });
+    if (peak.status !== 0) throw new Error(`numpy sgemm run failed: ${peak.stderr}`);
+    sk_peak = Number(peak.stdout.trim());
     const p = spawnSync('/usr/bin/python3', ['-c', SKLEARN, ...args], { encoding: 'utf8', maxBuffer: 1 << 26 });
     if (p.status !== 0) throw new Error(`scikit-learn run failed (apt-get install python3-sklearn): ${p.stderr}`);
     sk = JSON.parse(p.stdout.trim().split('\n').pop());
@@ -126,7 +152,13 @@ export async function run() {
   }
 
   let flops = 0;
-  for (const f of ours.fits) flops += (f.nIter + 1) * flopsPerIteration(n, d, f.k);
+  let executed = 0;
+  const cuts = columnBlocks(d);
+  // each fit: one M-step from the k-means labels, nIter E+M steps, one final E-step
+  for (const f of ours.fits) {
+    flops += (f.nIter + 1) * flopsPerIteration(n, d, f.k);
+    executed += (f.nIter + 1) * executedFlopsPerIteration(n, d, f.k, cuts);
+  }
   console.log('\n K | ours LL/sample  iters  BIC          | sklearn LL/sample iters  BIC');
   for (let i = 0; i < kMax; i++) {
     const a = ours.fits[i];
@@ -138,12 +170,15 @@ export async function run() {
   console.log(`\n${sk.seedLine}`);
   console.log(`best K (BIC): ours ${ours.bestK}, sklearn ${bestSk.k}; mean over K of (ours - sklearn) LL/sample: ${meanDiff.toFixed(4)} nats`);
   const best = Math.min(oursSeconds, oneThread, perUnit);
-  console.log(`seconds per sweep: ours ${oursSeconds.toFixed(2)} (${cores} onnxruntime threads), ${oneThread.toFixed(2)} (1 thread), ` +
+  console.log(`seconds per sweep: ours ${oursSeconds.toFixed(2)} (default: K values on ${Math.min(cores, kMax)} workers, 1 onnxruntime thread each), ` +
+    `${inThread.toFixed(2)} (in this thread, ${cores} onnxruntime threads), ${oneThread.toFixed(2)} (1 thread), ` +
     `${perUnit.toFixed(2)} per unit with ${cores} units at once (1 thread each, wall ${conc.wall.toFixed(2)} s); sklearn ${sk.seconds.toFixed(2)}`);
   const skPerUnit = sk.corpusWall / cores;
   console.log(`sklearn corpus mode: ${cores} single-threaded processes at once, wall ${sk.corpusWall.toFixed(2)} s = ${skPerUnit.toFixed(2)} s per unit`);
   console.log(`speed-up vs sklearn: ${(sk.seconds / oursSeconds).toFixed(2)}x single sweep (both on all cores); corpus mode ours ${perUnit.toFixed(2)} vs sklearn ${skPerUnit.toFixed(2)} s per unit = ${(skPerUnit / perUnit).toFixed(2)}x (vs sklearn's default 2-thread sweep: ${(sk.seconds / perUnit).toFixed(2)}x)`);
-  console.log(`ours: ${(flops / 1e9).toFixed(1)} GFLOP of EM products; ${(flops / best / 1e9).toFixed(1)} GFLOP/s effective at best vs ~${PEAK_GFLOPS} GFLOP/s sgemm peak`);
+  console.log(`ours: EM products ${(flops / 1e9).toFixed(1)} GFLOP as full products, ${(executed / 1e9).toFixed(1)} GFLOP executed (blocks ${cuts.join('/')}); ` +
+    `at the best time that is ${(flops / best / 1e9).toFixed(1)} GFLOP/s effective, ${(executed / best / 1e9).toFixed(1)} GFLOP/s executed, ` +
+    `vs this machine's sgemm peak ${sk_peak.toFixed(0)} GFLOP/s (numpy/OpenBLAS 2048^3 on ${cores} cores, same run)`);
   const skBest = Math.min(sk.seconds, skPerUnit || Infinity);
   console.log(`projected corpus (${UNITS} units, one sweep each, this machine, this load): ours ${((best * UNITS) / 3600).toFixed(1)} h, sklearn ${((skBest * UNITS) / 3600).toFixed(1)} h`);
 }

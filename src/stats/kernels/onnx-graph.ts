@@ -16,7 +16,7 @@ import {
 } from 'onnx-buf';
 import { int64Tensor, makeNode, valueInfo } from '../../model/onnx-graph.js';
 
-export type ElemType = 'float32' | 'float64' | 'int64';
+export type ElemType = 'float32' | 'float64' | 'int64' | 'int32';
 /** an attribute value: integer, integer list or float (strings are not needed here) */
 export type AttrValue = number | number[] | { float: number };
 
@@ -24,6 +24,7 @@ const ELEM: Record<ElemType, TensorProto_DataType> = {
   float32: TensorProto_DataType.FLOAT,
   float64: TensorProto_DataType.DOUBLE,
   int64: TensorProto_DataType.INT64,
+  int32: TensorProto_DataType.INT32,
 };
 
 export interface GraphBuilder {

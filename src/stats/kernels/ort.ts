@@ -84,7 +84,8 @@ function buildGraph(kind: GraphKind, d: number, elem: ElemType): Uint8Array {
     const onehot = elem === 'float32' ? onehot32 : g.node('Cast', [onehot32], { to: 11 /* DOUBLE */ });
     // the ones column of Xa turns the last output column into the counts
     const sums = g.node('MatMul', [g.node('Transpose', [onehot], { perm: [1, 0] }), Xa]); // [k, d+1]
-    g.output(labels, 'int64', ['n']);
+    // int32 labels: reading an int64 tensor in JS makes a BigInt per row
+    g.output(g.node('Cast', [labels], { to: 6 /* INT32 */ }), 'int32', ['n']);
     g.output(best, elem, ['n']);
     g.output(sums, elem, ['k', d + 1]);
   } else if (kind === 'sums') {
@@ -304,15 +305,11 @@ export function createOrtKernels(X: Float32Array | Float64Array, n: number, d: n
         Ct[d * k + c] = -half;
       }
       const out = await s.run({ Xa: xTensor, Ct: new ort.Tensor(elem, toElem(Ct, elem), [d + 1, k]) });
-      const labels64 = out[s.outputNames[0]].data as BigInt64Array;
+      const labels = out[s.outputNames[0]].data as Int32Array;
       const best = out[s.outputNames[1]].data as Float32Array | Float64Array;
       const raw = out[s.outputNames[2]].data as Float32Array | Float64Array;
-      const labels = new Int32Array(n);
       const minDist = new Float64Array(n);
-      for (let i = 0; i < n; i++) {
-        labels[i] = Number(labels64[i]);
-        minDist[i] = Math.max(0, rowNorms[i] - 2 * best[i]);
-      }
+      for (let i = 0; i < n; i++) minDist[i] = Math.max(0, rowNorms[i] - 2 * best[i]);
       const sums = new Float64Array(k * d);
       const counts = new Float64Array(k);
       for (let c = 0; c < k; c++) {
