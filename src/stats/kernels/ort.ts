@@ -147,10 +147,20 @@ export function createOrtKernels(X: Float32Array | Float64Array, n: number, d: n
     const prefixes: ort.Tensor[] = [];
     const columns: ort.Tensor[] = [];
     const suffixesT: ort.Tensor[] = [];
+    // X^T once, in 32 x 32 tiles (a plain strided loop misses the cache on every write); the
+    // suffix rows x_{>=c_b}^T are then views into it
+    const xt = alloc(d * n);
+    const TILE = 32;
+    for (let i0 = 0; i0 < n; i0 += TILE) {
+      for (let a0 = 0; a0 < d; a0 += TILE) {
+        const i1 = Math.min(n, i0 + TILE);
+        const a1 = Math.min(d, a0 + TILE);
+        for (let i = i0; i < i1; i++) for (let a = a0; a < a1; a++) xt[a * n + i] = X[i * d + a];
+      }
+    }
     for (let b = 0; b < B; b++) {
       const e = cuts[b + 1];
       const w = e - cuts[b];
-      const rows = d - cuts[b];
       // [x_{<e} | 1] as [n, e+1]; the last block is Xa itself
       if (e === d) prefixes.push(xTensor);
       else {
@@ -164,10 +174,7 @@ export function createOrtKernels(X: Float32Array | Float64Array, n: number, d: n
       const c = alloc(n * w);
       for (let i = 0; i < n; i++) for (let j = 0; j < w; j++) c[i * w + j] = X[i * d + cuts[b] + j];
       columns.push(new ort.Tensor(elem, c, [n, w]));
-      // x_{>=c_b}^T as [d - c_b, n]
-      const t = alloc(rows * n);
-      for (let i = 0; i < n; i++) for (let a = cuts[b]; a < d; a++) t[(a - cuts[b]) * n + i] = X[i * d + a];
-      suffixesT.push(new ort.Tensor(elem, t, [rows, n]));
+      suffixesT.push(new ort.Tensor(elem, xt.subarray(cuts[b] * n), [d - cuts[b], n]));
     }
     return (blockInputs = { prefixes, columns, suffixesT });
   };
@@ -247,13 +254,15 @@ export function createOrtKernels(X: Float32Array | Float64Array, n: number, d: n
       for (let blk = 0; blk < B; blk++) {
         // P_b[a - c_b, c*w + j] = sum_i r_ic x_ia (x_i(c_b + j) - mu_c(c_b + j)) for a >= c_b
         const Pb = out[s.outputNames[blk]].data as Float32Array | Float64Array;
-        const w = cuts[blk + 1] - cuts[blk];
+        const c0 = cuts[blk];
+        const w = cuts[blk + 1] - c0;
         const kw = k * w;
-        for (let c = 0; c < k; c++) {
-          const o = c * d * d;
-          for (let j = 0; j < w; j++) {
-            const col = cuts[blk] + j;
-            for (let a = col; a < d; a++) scatter[o + a * d + col] = Pb[(a - cuts[blk]) * kw + c * w + j];
+        // row by row of P_b (contiguous reads); the part above the diagonal is overwritten below
+        for (let a = c0; a < d; a++) {
+          const from = (a - c0) * kw;
+          for (let c = 0; c < k; c++) {
+            const to = c * d * d + a * d + c0;
+            for (let j = 0; j < w; j++) scatter[to + j] = Pb[from + c * w + j];
           }
         }
       }
