@@ -71,6 +71,8 @@ function spawn(url: URL): PoolWorker {
     if (at >= 0) pool.splice(at, 1);
     pw.task?.reject(err);
     pw.task = null;
+    // with no worker left nothing would ever take the queued fits
+    if (pool.length === 0) for (const t of queue.splice(0, queue.length)) t.reject(err);
     dispatch();
   };
   pw.worker.on('error', fail);

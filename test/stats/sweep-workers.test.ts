@@ -67,3 +67,19 @@ describe('sweep on worker threads', () => {
     expect((onWorkers as GmmDataError).message).toMatch(/cannot fit 6 components to 5 rows/);
   });
 });
+
+describe('sweep workers that die', () => {
+  it('rejects the running and queued fits instead of hanging when every worker is gone', async () => {
+    const X = planted(3000, 24, 3, 31);
+    await closeSweepWorkers();
+    const sweep = sweepK(X, { kMax: 8, workers: 2 });
+    // the workers exist as soon as the sweep is dispatched; end them mid-sweep
+    await new Promise((r) => setTimeout(r, 50));
+    expect(sweepWorkerCount()).toBe(2);
+    await closeSweepWorkers();
+    await expect(sweep).rejects.toThrow(/GMM worker exited/);
+    // and the next sweep starts fresh workers
+    const again = await sweepK(planted(400, 4, 2, 32), { kMax: 3, workers: 2 });
+    expect(again.fits).toHaveLength(3);
+  });
+});
