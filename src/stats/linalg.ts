@@ -70,34 +70,20 @@ export interface PrecisionFactor {
   logDetU: number;
 }
 
-/** scikit-learn's precisions_cholesky for one covariance; null when the covariance is not positive definite. */
+/**
+ * scikit-learn's precisions_cholesky for one covariance; null when the covariance is not
+ * positive definite. EM uses the WebAssembly build (wasm/linalg.ts); this plain composition
+ * of the two steps is its independent reference.
+ */
 export function precisionCholesky(cov: Float64Array, d: number): PrecisionFactor | null {
   const L = choleskyLower(cov, d);
   if (!L) return null;
-  // U = L^-T built row by row: U[j, i] = (delta_ij - sum_{j<=m<i} L[i, m] U[j, m]) / L[i, i].
-  // Both operands of the sum run along rows, so it is a plain dot product with no stores:
-  // twice as fast as inverting L by row updates and transposing (this runs k times per EM step)
+  const Linv = invertLower(L, d);
   const U = new Float64Array(d * d);
   let logDetU = 0;
-  for (let j = 0; j < d; j++) {
-    const rj = j * d;
-    for (let i = j; i < d; i++) {
-      const ri = i * d;
-      let s0 = 0;
-      let s1 = 0;
-      let s2 = 0;
-      let s3 = 0;
-      let m = j;
-      for (; m + 3 < i; m += 4) {
-        s0 += L[ri + m] * U[rj + m];
-        s1 += L[ri + m + 1] * U[rj + m + 1];
-        s2 += L[ri + m + 2] * U[rj + m + 2];
-        s3 += L[ri + m + 3] * U[rj + m + 3];
-      }
-      for (; m < i; m++) s0 += L[ri + m] * U[rj + m];
-      U[rj + i] = ((i === j ? 1 : 0) - (s0 + s1 + s2 + s3)) / L[ri + i];
-    }
-    logDetU += Math.log(U[rj + j]);
+  for (let i = 0; i < d; i++) {
+    for (let j = 0; j <= i; j++) U[j * d + i] = Linv[i * d + j];
+    logDetU += Math.log(Linv[i * d + i]);
   }
   if (!Number.isFinite(logDetU)) return null;
   return { U, logDetU };
