@@ -2,6 +2,9 @@
  * Gaussian-mixture fitting with scikit-learn's semantics (k-means++-seeded k-means init,
  * one M-step from the hard labels, EM until the mean log-likelihood per sample changes by
  * less than tol, reg_covar on the diagonal, BIC = -2 total LL + p ln n) on fast kernels.
+ * The initialisation draws from numpy's RandomState(seed) exactly as scikit-learn does, so
+ * `seed: s` starts where `GaussianMixture(random_state=s)` starts (an integer seed is taken
+ * mod 2^32; others are hashed).
  *
  * reg_covar is scaled to the data: the value added to every covariance diagonal is
  * regCovar x (mean over dimensions of the per-dimension variance of X), reported as
@@ -9,7 +12,8 @@
  * Data are centred on their column means (float64) before the float32 kernels see them.
  */
 import os from 'node:os';
-import { createRng, seedFrom } from '../util/rng.js';
+import { NumpyRandomState } from '../util/numpy-random.js';
+import { seedFrom } from '../util/rng.js';
 import { createKernels, type DataKernels, type KernelOptions } from './kernels/index.js';
 import { eStep, factorize, mStep, parameterCount, type Components } from './gmm-em.js';
 import { GmmDataError, prepareData, type PreparedData } from './gmm-data.js';
@@ -112,8 +116,11 @@ export async function fitInContext(ctx: FitContext, opts: GmmFitOptions): Promis
   if (k > n) throw new GmmDataError('too-few-samples', `cannot fit ${k} components to ${n} rows`);
 
   let best: { comps: Components; lowerBound: number; nIter: number; converged: boolean; warnings: string[] } | undefined;
+  // one generator per fit, drawn from by every init in turn: scikit-learn's
+  // GaussianMixture(random_state=seed) makes the same draws, so both start from the same centres
+  const seed = opts.seed ?? 0;
+  const rng = new NumpyRandomState(Number.isInteger(seed) ? seed >>> 0 : seedFrom(seed));
   for (let run = 0; run < nInit; run++) {
-    const rng = createRng(seedFrom(opts.seed ?? 0, 'gmm-init', k, run));
     const warnings: string[] = [];
     let comps: Components;
     if (typeof init === 'object') {

@@ -106,7 +106,8 @@ async function kmeansPlusPlus(x: Float64Array, kernels: DataKernels, rowNorms: F
       let hi = n - 1;
       while (lo < hi) {
         const mid = (lo + hi) >> 1;
-        if (cumulative[mid] <= target) lo = mid + 1;
+        // the first index whose cumulative sum reaches the target (numpy searchsorted, side left)
+        if (cumulative[mid] < target) lo = mid + 1;
         else hi = mid;
       }
       candidates[t] = lo;

@@ -1,6 +1,7 @@
 // The EM engine against scikit-learn 1.2's GaussianMixture (Debian python3-sklearn): from the
 // same starting parameters, the same iterations must give the same numbers; from each
-// side's own k-means init, our final log-likelihood must be as good.
+// side's own k-means init, our final log-likelihood must be as good; and with the same seed
+// both draw the same k-means++ centres, so they must reach the same fit.
 import { describe, expect, it } from 'vitest';
 import { fitGmm, gmmLogPdf, type GmmParams } from '../../src/stats/gmm.js';
 import { plantedMixture, sampleGmm } from '../../src/stats/gmm-sample.js';
@@ -106,6 +107,52 @@ describe('gmm against scikit-learn from their own k-means inits', () => {
         expect(fits[i].k).toBe(k);
         expect(fits[i].meanLogLikelihood).toBeGreaterThan(sk.fits[i].score - 1e-3);
         expect(Number.isFinite(fits[i].bic)).toBe(true);
+      });
+    });
+  }
+});
+
+const SAME_SEED = `
+import warnings
+from sklearn.mixture import GaussianMixture
+n, d = inp['n'], inp['d']
+X = A('X', n, d).astype(np.float32)
+res = []
+for k in inp['ks']:
+    g = GaussianMixture(k, covariance_type=inp['covType'], reg_covar=inp['reg'], random_state=inp['seed'],
+                        n_init=inp['nInit'], init_params=inp['init'])
+    with warnings.catch_warnings():
+        warnings.simplefilter('ignore')
+        g.fit(X)
+    res.append(dict(score=float(g.score(X)), n_iter=int(g.n_iter_), weights=sorted(g.weights_.tolist())))
+out(fits=res)
+`;
+
+describe('gmm seeded like scikit-learn: seed s starts where GaussianMixture(random_state=s) starts', () => {
+  // overlapping components, so different starts end in different local optima: only the same
+  // initialisation can agree at every K
+  const truth = plantedMixture({ k: 4, d: 16, separation: 2.5, anisotropy: 0.6, weights: [4, 3, 2, 1], seed: 41 });
+  const { X } = sampleGmm(truth, 2000, 42, 'float32');
+  const ks = [1, 2, 3, 4, 5, 6];
+  const cases = [
+    { covariance: 'full', seed: 0, nInit: 1, init: 'kmeans' },
+    { covariance: 'full', seed: 7, nInit: 2, init: 'kmeans' },
+    { covariance: 'diag', seed: 3, nInit: 1, init: 'kmeans' },
+    { covariance: 'full', seed: 5, nInit: 1, init: 'random' },
+  ] as const;
+  for (const c of cases) {
+    it(`${c.covariance}, seed ${c.seed}, nInit ${c.nInit}, ${c.init} init: LL/sample within 1e-6 relative and the same iterations at K = 1..6`, async () => {
+      const fits = [];
+      for (const k of ks) fits.push(await fitGmm(X, { k, covariance: c.covariance, seed: c.seed, nInit: c.nInit, init: c.init }));
+      const sk = python<{ fits: Array<{ score: number; n_iter: number; weights: number[] }> }>(SAME_SEED, {
+        n: X.rows, d: X.cols, X: X.data, ks, covType: c.covariance, reg: fits[0].regCovarAbsolute, seed: c.seed, nInit: c.nInit,
+        init: c.init === 'kmeans' ? 'kmeans' : 'random',
+      });
+      ks.forEach((k, i) => {
+        expect(relDiff(fits[i].meanLogLikelihood, sk.fits[i].score)).toBeLessThan(1e-6);
+        expect(fits[i].nIter).toBe(sk.fits[i].n_iter);
+        const w = Array.from(fits[i].weights).sort((a, b) => a - b);
+        w.forEach((v, t) => expect(Math.abs(v - sk.fits[i].weights[t])).toBeLessThan(1e-5));
       });
     });
   }
