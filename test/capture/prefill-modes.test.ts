@@ -1,11 +1,14 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { listCorpusFiles, readCorpusMeta, validateCorpusFile } from '../../src/corpus/index.js';
 import { halfToFloat32, openNpz } from '../../src/npz/index.js';
+import { runCapture } from '../../src/capture/run-capture.js';
+import { InterruptedError } from '../../src/errors.js';
+import { makeTinyModel, TINY_DEFAULTS } from '../../src/model/make-tiny-model.js';
 
 const BIN = fileURLToPath(new URL('../../bin/poc.js', import.meta.url));
 
@@ -89,5 +92,27 @@ describe('poc capture --prefill layers through the CLI (tiny model, synthetic pr
     expect(bogus.stderr).toMatch(/--prefill/);
     const help = spawnSync(process.execPath, [BIN, 'capture', '--help'], { encoding: 'utf8', env });
     expect(help.stdout).toMatch(/--prefill <mode>/);
+  });
+});
+
+describe('poc capture --prefill layers, interrupted', () => {
+  it('stops between chunks on abort, leaves no file, and the same run then completes', async () => {
+    const modelDir = join(root, 'model');
+    await makeTinyModel({ ...TINY_DEFAULTS, out: modelDir });
+    const out = join(root, 'aborted');
+    const controller = new AbortController();
+    const draws: string[] = [];
+    // a terminal that aborts at the first progress bar drawn mid-prompt, as Ctrl-C would
+    const tty = { isTTY: true, write: (x: string) => { if (x.includes('tok/s')) { draws.push(x); controller.abort(); } return true; } };
+    const opts = {
+      tasks: ['vt'], promptIdx: [0], model: modelDir, out, source: 'synthetic', promptFormat: 'chat' as const, maxLength: 1000,
+      nSink: 16, tSub: 64, chunk: 64, prefill: 'layers' as const, seed: 0, ep: 'cpu' as const, withInputIds: false, withKeys: false, force: false, threads: 1,
+    };
+    const err = await runCapture({ ...opts, signal: controller.signal, stderr: tty }).then(() => undefined, (e: unknown) => e);
+    expect(err).toBeInstanceOf(InterruptedError);
+    expect(draws.length).toBeGreaterThan(0);
+    expect((await readdir(out)).filter((n) => n.endsWith('.npz') || n.includes('.partial-'))).toEqual([]);
+    const again = await runCapture({ ...opts, stderr: { write: () => true } });
+    expect(again.written).toHaveLength(1);
   });
 });
