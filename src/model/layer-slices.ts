@@ -41,6 +41,7 @@ export interface LayerSlices {
 }
 
 const PAST_NAME = /^(past_seq|past_key_values)\.(\d+)\.(key|value)$/;
+const SHAPE_OPS = new Set(['Shape', 'Size']);
 
 /**
  * Cut a decoder export (in place: it is rewritten first) into per-layer slice graphs at the
@@ -79,10 +80,16 @@ export function sliceByLayer(model: ModelProto, g: ModelGeometry, opts: { withKe
     for (const name of [cacheOut.key, cacheOut.value, ...captures]) {
       if (!graphOutputs.has(name)) throw new Error(`layer slicing: the capture graph has no output ${name}`);
     }
-    // another layer's past, read by a shared node for its shape: this layer's has the same shape
-    const rename = (t: string) => {
+    const fromCut = downstream(residualIn, ix);
+    const rename = (n: NodeProto, t: string) => {
+      // another layer's past, read by a shared node for its shape: this layer's has the same shape
       const m = PAST_NAME.exec(t);
-      return m && Number(m[2]) !== l ? `${m[1]}.${l}.${m[3]}` : t;
+      if (m && Number(m[2]) !== l) return `${m[1]}.${l}.${m[3]}`;
+      // the shape of an earlier layer's stream tensor (transformers sizes the causal mask by
+      // inputs_embeds): every residual-stream tensor is [batch, seq, hidden], so read this
+      // slice's residual input instead of pulling in the layers before it
+      if (l > 0 && SHAPE_OPS.has(n.opType) && stream.has(t) && !fromCut.has(t)) return residualIn[0]!;
+      return t;
     };
     const stopAt = new Set(residualIn);
     const live = new Set<NodeProto>();
@@ -96,7 +103,7 @@ export function sliceByLayer(model: ModelProto, g: ModelGeometry, opts: { withKe
       const n = ix.producer.get(t);
       if (!n || live.has(n)) continue;
       live.add(n);
-      for (const r of nodeReads(n)) stack.push(rename(r));
+      for (const r of nodeReads(n)) stack.push(rename(n, r));
     }
     for (const t of residualIn) {
       if (!needed.has(t)) throw new Error(`layer slicing: layer ${l} does not read its residual input ${t}`);
@@ -111,7 +118,7 @@ export function sliceByLayer(model: ModelProto, g: ModelGeometry, opts: { withKe
       }
       owner.set(n, l);
     }
-    const nodes = graph.node.filter((n) => live.has(n)).map((n) => withRenamedInputs(n, rename));
+    const nodes = graph.node.filter((n) => live.has(n)).map((n) => withRenamedInputs(n, (t) => rename(n, t)));
     const inputs: ValueInfoProto[] = [
       ...residualIn.map((t) => shapelessValueInfo(t, elemType)),
       ...graph.input.filter((i) => needed.has(i.name)),
@@ -148,6 +155,23 @@ export function sliceByLayer(model: ModelProto, g: ModelGeometry, opts: { withKe
     io.push({ layer: l, residualIn, residualOut, cacheOut });
   }
   return { models, io, seqMajorCache };
+}
+
+/** Tensors computed from `sources` (and the sources themselves). */
+function downstream(sources: string[], ix: ReturnType<typeof indexGraph>): Set<string> {
+  const seen = new Set(sources);
+  const stack = [...sources];
+  while (stack.length > 0) {
+    for (const n of ix.consumers.get(stack.pop()!) ?? []) {
+      for (const o of n.output) {
+        if (o && !seen.has(o)) {
+          seen.add(o);
+          stack.push(o);
+        }
+      }
+    }
+  }
+  return seen;
 }
 
 /** The node, or a copy reading renamed inputs when any of its inputs is renamed. */

@@ -151,6 +151,23 @@ describe('surgery on export variants (float32; tolerance: one float16 rounding +
     expect(excess(got.hidden, rows(ref.hidden, 64))).toBeLessThan(1e-4);
   });
 
+  it('a causal mask sized by the embeddings (Shape of inputs_embeds, as transformers writes it)', async () => {
+    let edits = 0;
+    const dir = await edited({ layers: 3 }, (m) => {
+      for (const n of m.graph!.node) {
+        if (n.opType === 'Shape' && n.input[0] === 'input_ids') {
+          n.input[0] = '/model/embed_tokens/Gather_output_0';
+          edits++;
+        }
+      }
+    });
+    expect(edits).toBeGreaterThan(0);
+    const ref = referenceForward(dir, ids);
+    const got = await capture(dir);
+    expect(excess(got.queries, rows(ref.queries, 64))).toBeLessThan(1e-4);
+    expect(excess(got.hidden, rows(ref.hidden, 64))).toBeLessThan(1e-4);
+  });
+
   it('genai with unpacked q/k/v MatMuls feeding GroupQueryAttention', async () => {
     const [H, Q, KV] = [64, 64, 32];
     const dir = await edited({ style: 'genai', layers: 2 }, (m, d) => {
