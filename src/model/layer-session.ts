@@ -67,7 +67,9 @@ export async function createLayerSession(modelDir: string, opts: CaptureSessionO
   try {
     for (const [l, path] of graphs.paths.entries()) {
       // the first slice settles the provider (and warns once on fallback); the rest follow it
-      const opened = await openSession({ path, externalDataDir: graphs.externalDataDir }, l === 0 ? (opts.ep ?? 'auto') : ep, threads, warn);
+      // no CPU arena: an arena keeps its session's peak activations (a chunk's attention
+      // scores) for good, and one per layer made host memory grow with depth again
+      const opened = await openSession({ path, externalDataDir: graphs.externalDataDir }, l === 0 ? (opts.ep ?? 'auto') : ep, threads, warn, { enableCpuMemArena: false });
       ep = opened.ep;
       slices.push(opened.session);
     }

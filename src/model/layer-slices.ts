@@ -4,9 +4,6 @@ import {
   ModelProtoSchema,
   NodeProtoSchema,
   StringStringEntryProtoSchema,
-  TypeProtoSchema,
-  TypeProto_TensorSchema,
-  ValueInfoProtoSchema,
   type ModelProto,
   type NodeProto,
   type ValueInfoProto,
@@ -17,9 +14,10 @@ import type { ModelGeometry } from './config.js';
 import { findLayerTaps } from './find-projections.js';
 import { indexGraph, nodeReads } from './graph-index.js';
 import { findResidualCuts, streamTensors } from './residual-cuts.js';
+import { valueInfo } from './onnx-graph.js';
 
 /** Bumped whenever slicing changes, so cached slice graphs of older versions are not reused. */
-export const LAYER_SLICE_VERSION = 1;
+export const LAYER_SLICE_VERSION = 2;
 
 /** What the runtime needs to know about one layer's slice graph beyond the file. */
 export interface LayerSliceIo {
@@ -70,6 +68,11 @@ export function sliceByLayer(model: ModelProto, g: ModelGeometry, opts: { withKe
   const models: ModelProto[] = [];
   const io: LayerSliceIo[] = [];
 
+  // the residual has the rank of the norm output it feeds ([1, seq, hidden], or [seq, hidden]
+  // when the export flattens tokens): a known rank and width let onnxruntime infer every shape
+  // in the slice, which its fusions and memory planning need (unshaped, a slice ran ~2x slower)
+  const flat = taps[0]!.hiddenFlat;
+  const residualInfo = (t: string) => valueInfo(t, elemType, flat ? ['sequence_length', g.hiddenSize] : [1, 'sequence_length', g.hiddenSize]);
   for (let l = 0; l < g.nLayers; l++) {
     const residualIn = l === 0 ? [] : cuts[l]!;
     const residualOut = l + 1 < g.nLayers ? cuts[l + 1]! : [];
@@ -120,11 +123,11 @@ export function sliceByLayer(model: ModelProto, g: ModelGeometry, opts: { withKe
     }
     const nodes = graph.node.filter((n) => live.has(n)).map((n) => withRenamedInputs(n, (t) => rename(n, t)));
     const inputs: ValueInfoProto[] = [
-      ...residualIn.map((t) => shapelessValueInfo(t, elemType)),
+      ...residualIn.map((t) => residualInfo(t)),
       ...graph.input.filter((i) => needed.has(i.name)),
     ];
     const outputs: ValueInfoProto[] = [
-      ...residualOut.map((t) => shapelessValueInfo(t, elemType)),
+      ...residualOut.map((t) => residualInfo(t)),
       graphOutputs.get(cacheOut.key)!,
       graphOutputs.get(cacheOut.value)!,
       ...captures.map((c) => graphOutputs.get(c)!),
@@ -189,16 +192,4 @@ function kvElemType(inputs: ValueInfoProto[]): number {
   const t = past?.type?.value;
   if (t?.case !== 'tensorType') throw new UserError('the export has no past key/value inputs; export the model with past key values (KV cache)');
   return t.value.elemType;
-}
-
-/**
- * A tensor value info with an element type and no shape: the residual keeps whatever rank
- * the export gives it ([1, seq, hidden] or [seq, hidden]), and the runtime feeds back the
- * dims it got from the previous slice.
- */
-function shapelessValueInfo(name: string, elemType: number): ValueInfoProto {
-  return create(ValueInfoProtoSchema, {
-    name,
-    type: create(TypeProtoSchema, { value: { case: 'tensorType', value: create(TypeProto_TensorSchema, { elemType }) } }),
-  });
 }
