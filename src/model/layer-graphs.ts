@@ -8,12 +8,15 @@ import { captureCacheDir, findOnnxFile, PREFIX, readModelProto, renameLocations,
 import { SURGERY_VERSION } from './capture-surgery.js';
 import { geometryOf, readModelConfig, type ModelGeometry } from './config.js';
 import { LAYER_SLICE_VERSION, sliceByLayer, type LayerSliceIo } from './layer-slices.js';
+import { layerSwitchModel } from './layer-switch.js';
 
-/** The per-layer slice graphs of a model folder, where they are and how they connect. */
+/** The layer-switch graph of a model folder (all layer slices behind one `layer_index`), and how the slices connect. */
 export interface LayerGraphs {
-  /** one .onnx per decoder layer, in layer order */
-  paths: string[];
+  /** the .onnx holding every layer's slice as a branch (see layer-switch.ts) */
+  path: string;
   io: LayerSliceIo[];
+  /** residual-stream tensors carried between layers (SWITCH_IO.residualIn/Out slots) */
+  residualWidth: number;
   seqMajorCache: boolean;
   sourcePath: string;
   /** folder the slices' external-data locations are relative to */
@@ -23,19 +26,20 @@ export interface LayerGraphs {
   rewriteMs: number;
 }
 
-/** The manifest written after all slices: its presence means the set is complete. */
+/** Written after the graph: its presence means the graph is complete and says how slices connect. */
 interface Manifest {
   version: number;
-  files: string[];
+  file: string;
   io: LayerSliceIo[];
+  residualWidth: number;
   seqMajorCache: boolean;
 }
 
 /**
- * Return the layer slices of a model folder, cutting the export only when no slice set for
+ * Return the layer-switch graph of a model folder, cutting the export only when none for
  * this source, options and surgery/slicing versions exists yet. Placement follows the
  * capture graph's (beside the export when writable, else the cache, with real data-file
- * names behind symlinks): every slice references the export's external data, none copies it.
+ * names behind symlinks): it references the export's external data and copies no weight.
  */
 export async function ensureLayerGraphs(modelDir: string, opts: { withKeys: boolean } & PlacementOptions): Promise<LayerGraphs> {
   const started = performance.now();
@@ -57,21 +61,21 @@ export async function ensureLayerGraphs(modelDir: string, opts: { withKeys: bool
   const found = { sourcePath, externalDataDir: data.dir, geometry };
   if (existsSync(manifestPath)) {
     const m = JSON.parse(await readFile(manifestPath, 'utf8')) as Manifest;
-    const paths = m.files.map((f) => join(dir, f));
-    if (m.version === LAYER_SLICE_VERSION && paths.every((p) => existsSync(p))) {
-      return { ...found, paths, io: m.io, seqMajorCache: m.seqMajorCache, cached: true, rewriteMs: performance.now() - started };
+    const path = join(dir, m.file);
+    if (m.version === LAYER_SLICE_VERSION && existsSync(path)) {
+      return { ...found, path, io: m.io, residualWidth: m.residualWidth, seqMajorCache: m.seqMajorCache, cached: true, rewriteMs: performance.now() - started };
     }
   }
   const slices = sliceByLayer(model, geometry, { withKeys: opts.withKeys });
+  const residualWidth = Math.max(0, ...slices.io.map((x) => Math.max(x.residualIn.length, x.residualOut.length)));
+  const combined = layerSwitchModel(slices, residualWidth);
+  if (data.symlinked) renameLocations(combined, data.renames);
   await mkdir(dir, { recursive: true });
-  const files = slices.models.map((_, l) => `${stem}${l}.onnx`);
-  for (const [l, m] of slices.models.entries()) {
-    if (data.symlinked) renameLocations(m, data.renames);
-    await writeAtomic(join(dir, files[l]!), toBinary(ModelProtoSchema, m));
-  }
-  const manifest: Manifest = { version: LAYER_SLICE_VERSION, files, io: slices.io, seqMajorCache: slices.seqMajorCache };
+  const file = `${stem}.onnx`;
+  await writeAtomic(join(dir, file), toBinary(ModelProtoSchema, combined));
+  const manifest: Manifest = { version: LAYER_SLICE_VERSION, file, io: slices.io, residualWidth, seqMajorCache: slices.seqMajorCache };
   await writeAtomic(manifestPath, new TextEncoder().encode(JSON.stringify(manifest, null, 1)));
-  return { ...found, paths: files.map((f) => join(dir, f)), io: slices.io, seqMajorCache: slices.seqMajorCache, cached: false, rewriteMs: performance.now() - started };
+  return { ...found, path: join(dir, file), io: slices.io, residualWidth, seqMajorCache: slices.seqMajorCache, cached: false, rewriteMs: performance.now() - started };
 }
 
 async function writeAtomic(target: string, bytes: Uint8Array): Promise<void> {

@@ -1,21 +1,22 @@
 import { availableParallelism } from 'node:os';
 import * as ort from 'onnxruntime-node';
-import { CACHE_IO, CAPTURE_IO, LAYER_CAPTURE_IO } from './capture-surgery.js';
+import { CAPTURE_IO } from './capture-surgery.js';
 import type { ModelGeometry } from './config.js';
 import { appendHeadMajor, toHeadMajor } from './kv-layout.js';
 import { ensureLayerGraphs, type LayerGraphs } from './layer-graphs.js';
+import { SWITCH_IO } from './layer-switch.js';
 import { openSession, type CaptureSessionOptions } from './session.js';
 
-/** One onnxruntime session per decoder layer over the model's layer slices. */
+/** One onnxruntime session over the model's layer-switch graph: any layer per run. */
 export interface LayerSession {
-  slices: ort.InferenceSession[];
+  session: ort.InferenceSession;
   graphs: LayerGraphs;
   geometry: ModelGeometry;
   ep: 'cpu' | 'cuda';
   /** element type of the KV cache and the residual stream (the model's compute dtype) */
   kvType: 'float32' | 'float16';
   withKeys: boolean;
-  /** residual-stream tensors carried between layers: the most any slice reads or returns */
+  /** residual-stream tensors carried between layers */
   residualWidth: number;
 }
 
@@ -56,31 +57,16 @@ export interface LayerChunkOutput {
   keysF16?: Uint16Array;
 }
 
-/** Build (or reuse) the layer slices of a model folder and open one session per layer. */
+/** Build (or reuse) the layer-switch graph of a model folder and open its session. */
 export async function createLayerSession(modelDir: string, opts: CaptureSessionOptions = {}): Promise<LayerSession> {
   const withKeys = opts.withKeys ?? false;
   const graphs = await ensureLayerGraphs(modelDir, { withKeys, location: opts.graphLocation ?? 'auto' });
   const threads = opts.threads ?? availableParallelism();
   const warn = opts.warn ?? ((l: string) => process.stderr.write(l + '\n'));
-  const slices: ort.InferenceSession[] = [];
-  let ep: 'cpu' | 'cuda' = 'cpu';
-  try {
-    for (const [l, path] of graphs.paths.entries()) {
-      // the first slice settles the provider (and warns once on fallback); the rest follow it
-      // no CPU arena: an arena keeps its session's peak activations (a chunk's attention
-      // scores) for good, and one per layer made host memory grow with depth again
-      const opened = await openSession({ path, externalDataDir: graphs.externalDataDir }, l === 0 ? (opts.ep ?? 'auto') : ep, threads, warn, { enableCpuMemArena: false });
-      ep = opened.ep;
-      slices.push(opened.session);
-    }
-  } catch (e) {
-    await Promise.all(slices.map((s) => s.release()));
-    throw e;
-  }
-  const kvMeta = slices[0]!.inputMetadata.find((m) => m.name.startsWith('past_seq.') || m.name.startsWith('past_key_values.'));
+  const { session, ep } = await openSession({ path: graphs.path, externalDataDir: graphs.externalDataDir }, opts.ep ?? 'auto', threads, warn);
+  const kvMeta = session.inputMetadata.find((m) => m.name === SWITCH_IO.past('key'));
   const kvType = kvMeta && kvMeta.isTensor && kvMeta.type === 'float16' ? 'float16' : 'float32';
-  const residualWidth = Math.max(...graphs.io.map((x) => Math.max(x.residualIn.length, x.residualOut.length)));
-  return { slices, graphs, geometry: graphs.geometry, ep, kvType, withKeys, residualWidth };
+  return { session, graphs, geometry: graphs.geometry, ep, kvType, withKeys, residualWidth: graphs.residualWidth };
 }
 
 /** Host buffers for a prompt of `kLen` tokens: residual stream at one layer boundary and one layer's KV cache. */
@@ -103,7 +89,7 @@ export function allocateLayerState(s: LayerSession, kLen: number): LayerState {
 export async function runLayerChunk(s: LayerSession, state: LayerState, input: LayerChunkInput): Promise<LayerChunkOutput> {
   const { layer, start, length: n } = input;
   const io = s.graphs.io[layer]!;
-  const session = s.slices[layer]!;
+  const session = s.session;
   const { hiddenSize, nKvHeads: H, headDim: D } = s.geometry;
   const row = H * D;
   const P = input.capturePositions.length;
@@ -119,49 +105,59 @@ export async function runLayerChunk(s: LayerSession, state: LayerState, input: L
     ids[i] = BigInt(input.ids[start + i]!);
     positionIds[i] = BigInt(start + i);
   }
-  // every slice may read input_ids and attention_mask for their shapes (mask, sequence lengths)
+  // input_ids and attention_mask are read for their shapes too (mask, sequence lengths)
   const offered: Record<string, ort.Tensor> = {
+    [SWITCH_IO.layer]: new ort.Tensor('int64', BigInt64Array.of(BigInt(layer)), []),
     input_ids: new ort.Tensor('int64', ids, [1, n]),
     attention_mask: new ort.Tensor('int64', new BigInt64Array(start + n).fill(1n), [1, start + n]),
     position_ids: new ort.Tensor('int64', positionIds, [1, n]),
     [CAPTURE_IO.positions]: new ort.Tensor('int64', positions, [P]),
   };
-  const dims = state.residualDims.get(start);
-  io.residualIn.forEach((name, slot) => {
-    if (!dims) throw new RangeError(`runLayerChunk: layer ${layer} chunk at ${start} has no residual rows from layer ${layer - 1}`);
-    offered[name] = new ort.Tensor(s.kvType, state.residual[slot]!.subarray(start * hiddenSize, (start + n) * hiddenSize), dims);
-  });
+  if (layer > 0 && !state.residualDims.has(start)) throw new RangeError(`runLayerChunk: layer ${layer} chunk at ${start} has no residual rows from layer ${layer - 1}`);
+  // layer 0 embeds input_ids and ignores these inputs: it gets the (unused) rows, shaped right
+  const shape = state.residualDims.get(start) ?? residualShape(s, n);
+  for (let slot = 0; slot < s.residualWidth; slot++) {
+    offered[SWITCH_IO.residualIn(slot)] = new ort.Tensor(s.kvType, state.residual[slot]!.subarray(start * hiddenSize, (start + n) * hiddenSize), shape);
+  }
   for (const [kind, buf] of [['key', state.key], ['value', state.value]] as const) {
-    if (s.graphs.seqMajorCache) offered[CACHE_IO.past(layer, kind)] = new ort.Tensor(s.kvType, buf.subarray(0, start * row), [1, start, H, D]);
-    else offered[CACHE_IO.exportPast(layer, kind)] = new ort.Tensor(s.kvType, toHeadMajor(buf, start, H, D), [1, H, start, D]);
+    if (s.graphs.seqMajorCache) offered[SWITCH_IO.past(kind)] = new ort.Tensor(s.kvType, buf.subarray(0, start * row), [1, start, H, D]);
+    else offered[SWITCH_IO.past(kind)] = new ort.Tensor(s.kvType, toHeadMajor(buf, start, H, D), [1, H, start, D]);
   }
   const feeds: Record<string, ort.Tensor> = {};
   for (const name of session.inputNames) {
     const t = offered[name];
-    if (!t) throw new Error(`runLayerChunk: layer ${layer}'s slice needs an input ${name} this runtime does not provide`);
+    if (!t) throw new Error(`runLayerChunk: the layer graph needs an input ${name} this runtime does not provide`);
     feeds[name] = t;
   }
   const out = await session.run(feeds);
-  io.residualOut.forEach((name, slot) => {
-    const t = out[name]!;
-    if (t.data.length !== n * hiddenSize) throw new Error(`runLayerChunk: residual ${name} holds ${t.data.length} values, expected ${n} x ${hiddenSize}`);
+  // the last layer returns its input unchanged: nothing to carry further
+  for (let slot = 0; slot < io.residualOut.length; slot++) {
+    const t = out[SWITCH_IO.residualOut(slot)]!;
+    if (t.data.length !== n * hiddenSize) throw new Error(`runLayerChunk: residual ${io.residualOut[slot]} holds ${t.data.length} values, expected ${n} x ${hiddenSize}`);
     state.residual[slot]!.set(t.data as never, start * hiddenSize);
     state.residualDims.set(start, t.dims);
-  });
+  }
   for (const [kind, buf] of [['key', state.key], ['value', state.value]] as const) {
-    const t = out[kind === 'key' ? io.cacheOut.key : io.cacheOut.value]!;
+    const t = out[SWITCH_IO.cache(kind)]!;
     if (s.graphs.seqMajorCache) buf.set(t.data as never, start * row);
     else appendHeadMajor(buf, t.data as Float32Array | Uint16Array, start, n, H, D);
   }
   const result: LayerChunkOutput = {
-    hiddenF16: out[LAYER_CAPTURE_IO.hidden(layer)]!.data as Uint16Array,
-    queriesF16: out[LAYER_CAPTURE_IO.queries(layer)]!.data as Uint16Array,
+    hiddenF16: out[SWITCH_IO.hidden]!.data as Uint16Array,
+    queriesF16: out[SWITCH_IO.queries]!.data as Uint16Array,
   };
-  if (s.withKeys) result.keysF16 = out[LAYER_CAPTURE_IO.keys(layer)]!.data as Uint16Array;
+  if (s.withKeys) result.keysF16 = out[SWITCH_IO.keys]!.data as Uint16Array;
   return result;
 }
 
-/** Free the native sessions. */
+/** [1, n, hidden] or [n, hidden], as the export's residual stream is shaped. */
+function residualShape(s: LayerSession, n: number): number[] {
+  const meta = s.session.inputMetadata.find((m) => m.name === SWITCH_IO.residualIn(0));
+  const rank = meta && meta.isTensor ? meta.shape.length : 3;
+  return rank === 2 ? [n, s.geometry.hiddenSize] : [1, n, s.geometry.hiddenSize];
+}
+
+/** Free the native session. */
 export async function closeLayerSession(s: LayerSession): Promise<void> {
-  await Promise.all(s.slices.map((x) => x.release()));
+  await s.session.release();
 }

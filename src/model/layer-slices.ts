@@ -17,7 +17,7 @@ import { findResidualCuts, streamTensors } from './residual-cuts.js';
 import { valueInfo } from './onnx-graph.js';
 
 /** Bumped whenever slicing changes, so cached slice graphs of older versions are not reused. */
-export const LAYER_SLICE_VERSION = 2;
+export const LAYER_SLICE_VERSION = 3;
 
 /** What the runtime needs to know about one layer's slice graph beyond the file. */
 export interface LayerSliceIo {
@@ -121,7 +121,9 @@ export function sliceByLayer(model: ModelProto, g: ModelGeometry, opts: { withKe
       }
       owner.set(n, l);
     }
-    const nodes = graph.node.filter((n) => live.has(n)).map((n) => withRenamedInputs(n, (t) => rename(n, t)));
+    // sorted: the capture surgery appends its cache nodes last, which a main graph tolerates
+    // but a subgraph (an If branch of the layer switch) must not have
+    const nodes = topoSorted(graph.node.filter((n) => live.has(n)).map((n) => withRenamedInputs(n, (t) => rename(n, t))));
     const inputs: ValueInfoProto[] = [
       ...residualIn.map((t) => residualInfo(t)),
       ...graph.input.filter((i) => needed.has(i.name)),
@@ -158,6 +160,36 @@ export function sliceByLayer(model: ModelProto, g: ModelGeometry, opts: { withKe
     io.push({ layer: l, residualIn, residualOut, cacheOut });
   }
   return { models, io, seqMajorCache };
+}
+
+/** Nodes in an order where each reads only tensors produced before it (stable otherwise). */
+function topoSorted(nodes: NodeProto[]): NodeProto[] {
+  const producer = new Map<string, NodeProto>();
+  for (const n of nodes) for (const o of n.output) if (o) producer.set(o, n);
+  const done = new Set<NodeProto>();
+  const out: NodeProto[] = [];
+  const visit = (n: NodeProto) => {
+    // iterative depth-first: graphs of 8B models are deep enough to overflow a recursive walk
+    const stack: Array<{ node: NodeProto; next: number; reads: string[] }> = [{ node: n, next: 0, reads: nodeReads(n) }];
+    const onStack = new Set<NodeProto>([n]);
+    while (stack.length > 0) {
+      const top = stack[stack.length - 1]!;
+      if (top.next < top.reads.length) {
+        const p = producer.get(top.reads[top.next++]!);
+        if (p && !done.has(p) && !onStack.has(p)) {
+          onStack.add(p);
+          stack.push({ node: p, next: 0, reads: nodeReads(p) });
+        }
+        continue;
+      }
+      stack.pop();
+      onStack.delete(top.node);
+      done.add(top.node);
+      out.push(top.node);
+    }
+  };
+  for (const n of nodes) if (!done.has(n)) visit(n);
+  return out;
 }
 
 /** Tensors computed from `sources` (and the sources themselves). */

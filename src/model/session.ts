@@ -111,9 +111,8 @@ export async function openSession(
   ep: EpChoice,
   threads: number,
   warn: (line: string) => void,
-  tuning: Pick<ort.InferenceSession.SessionOptions, 'enableCpuMemArena'> = {},
 ): Promise<{ session: ort.InferenceSession; ep: 'cpu' | 'cuda' }> {
-  const base: ort.InferenceSession.SessionOptions = { intraOpNumThreads: threads, interOpNumThreads: 1, graphOptimizationLevel: 'all', ...tuning };
+  const base: ort.InferenceSession.SessionOptions = { intraOpNumThreads: threads, interOpNumThreads: 1, graphOptimizationLevel: 'all' };
   // beside its data the graph loads by path; from the cache, as bytes with the data folder named
   const besideData = dirname(resolve(graph.path)) === resolve(graph.externalDataDir);
   const source = besideData ? graph.path : new Uint8Array(await readFile(graph.path));

@@ -8,6 +8,8 @@ import { makeTinyModel, TINY_DEFAULTS, type MakeTinyModelOptions } from '../../s
 import { closeCaptureSession, createCaptureSession, emptyKvCache, type CaptureSession } from '../../src/model/session.js';
 import { closeLayerSession, createLayerSession, type LayerSession } from '../../src/model/layer-session.js';
 import { ensureLayerGraphs } from '../../src/model/layer-graphs.js';
+import { sliceByLayer } from '../../src/model/layer-slices.js';
+import { geometryOf, readModelConfig } from '../../src/model/config.js';
 import { fromHalfArray } from '../../src/model/half.js';
 import { prefillCapture } from '../../src/capture/prefill.js';
 import { planLayerPrefillBytes, prefillByLayers } from '../../src/capture/layer-prefill.js';
@@ -82,7 +84,7 @@ describe.each(CASES)('layer-streamed prefill: $name', ({ opts }) => {
     ref = referenceForward(dir, Array.from(ids));
   });
   afterAll(async () => {
-    for (const s of sessions) await ('slices' in s ? closeLayerSession(s) : closeCaptureSession(s));
+    for (const s of sessions) await ('graphs' in s && 'residualWidth' in s ? closeLayerSession(s) : closeCaptureSession(s as CaptureSession));
     rmSync(dir, { recursive: true, force: true });
   });
 
@@ -110,10 +112,11 @@ describe.each(CASES)('layer-streamed prefill: $name', ({ opts }) => {
   });
 
   it('cuts the graph into one slice per layer: only slice 0 embeds, each reads only its own past', async () => {
-    const graphs = await ensureLayerGraphs(dir, { withKeys: false });
-    expect(graphs.paths).toHaveLength(o.layers);
-    for (const [l, path] of graphs.paths.entries()) {
-      const g = fromBinary(ModelProtoSchema, readFileSync(path)).graph!;
+    const model = fromBinary(ModelProtoSchema, readFileSync(join(dir, 'model.onnx')));
+    const slices = sliceByLayer(model, geometryOf(await readModelConfig(dir)), { withKeys: false });
+    expect(slices.models).toHaveLength(o.layers);
+    for (const [l, m] of slices.models.entries()) {
+      const g = m.graph!;
       const inputs = g.input.map((i) => i.name);
       const pasts = inputs.filter((n) => /^past/.test(n));
       expect(pasts.sort(), `slice ${l}`).toEqual(pasts.filter((n) => n.includes(`.${l}.`)).sort());
@@ -123,11 +126,15 @@ describe.each(CASES)('layer-streamed prefill: $name', ({ opts }) => {
       expect(g.output.map((x) => x.name)).not.toContain('logits');
       expect(g.node.some((n) => n.name.startsWith('/lm_head') || n.name.startsWith('/model/norm/'))).toBe(false);
       // residual in from the previous slice (none for the embedding slice), out to the next (none after the last)
-      expect(inputs.filter((n) => graphs.io[l]!.residualIn.includes(n))).toHaveLength(l === 0 ? 0 : o.style === 'genai' ? 2 : 1);
-      expect(graphs.io[l]!.residualOut).toHaveLength(l === o.layers - 1 ? 0 : o.style === 'genai' ? 2 : 1);
-      if (l > 0) expect(graphs.io[l]!.residualIn).toEqual(graphs.io[l - 1]!.residualOut);
+      const io = slices.io[l]!;
+      expect(inputs.filter((n) => io.residualIn.includes(n))).toHaveLength(l === 0 ? 0 : o.style === 'genai' ? 2 : 1);
+      expect(io.residualOut).toHaveLength(l === o.layers - 1 ? 0 : o.style === 'genai' ? 2 : 1);
+      if (l > 0) expect(io.residualIn).toEqual(slices.io[l - 1]!.residualOut);
     }
-    // the second call reuses the cached slices
+    // one graph switches between them; the second call reuses it
+    const graphs = await ensureLayerGraphs(dir, { withKeys: false });
+    const switchGraph = fromBinary(ModelProtoSchema, readFileSync(graphs.path)).graph!;
+    expect(switchGraph.node.filter((n) => n.opType === 'If')).toHaveLength(1);
     expect((await ensureLayerGraphs(dir, { withKeys: false })).cached).toBe(true);
   });
 });
