@@ -69,8 +69,8 @@ export function sliceByLayer(model: ModelProto, g: ModelGeometry, opts: { withKe
   const io: LayerSliceIo[] = [];
 
   // the residual has the rank of the norm output it feeds ([1, seq, hidden], or [seq, hidden]
-  // when the export flattens tokens): a known rank and width let onnxruntime infer every shape
-  // in the slice, which its fusions and memory planning need (unshaped, a slice ran ~2x slower)
+  // when the export flattens tokens): a known rank and width let onnxruntime infer the shapes
+  // in the slice, as it can in the whole graph, for its fusions and memory planning
   const flat = taps[0]!.hiddenFlat;
   const residualInfo = (t: string) => valueInfo(t, elemType, flat ? ['sequence_length', g.hiddenSize] : [1, 'sequence_length', g.hiddenSize]);
   for (let l = 0; l < g.nLayers; l++) {

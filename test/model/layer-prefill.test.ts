@@ -177,3 +177,27 @@ describe('host memory of a layer-streamed prefill', () => {
     }
   });
 });
+
+describe('a one-layer model', () => {
+  it.each(['optimum', 'genai'] as const)('carries no residual and gives the chunked rows (%s)', async (style) => {
+    const dir = mkdtempSync(join(tmpdir(), 'poc-layers-one-'));
+    try {
+      await makeTinyModel({ ...TINY_DEFAULTS, layers: 1, style, maxPosition: 256, out: dir });
+      const ids = Int32Array.from({ length: 30 }, (_, i) => (i * 7 + 3) % 300);
+      const positions = Int32Array.from([2, 9, 29]);
+      const s = await createLayerSession(dir, { ep: 'cpu', threads: 1 });
+      const { buffers, hostBytes } = await prefillByLayers(s, ids, positions, 8);
+      await closeLayerSession(s);
+      expect(s.residualWidth).toBe(0);
+      expect(hostBytes.residualBytes).toBe(0);
+      const c = await createCaptureSession(dir, { ep: 'cpu', threads: 1 });
+      const chunked = await prefillCapture(c, ids, positions, 8);
+      await closeCaptureSession(c);
+      // one layer: the same nodes on the same inputs, identical bits
+      expect(Array.from(buffers.hidden)).toEqual(Array.from(chunked.hidden));
+      expect(Array.from(buffers.queries)).toEqual(Array.from(chunked.queries));
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
