@@ -30,7 +30,11 @@ export const DEFAULT_CHUNK = 1024;
 
 /**
  * Default prefill mode. Layer by layer holds one layer's KV cache on the host instead of
- * all of them (for Llama-3.1-8B at 16K: 64 MiB + a 128 MiB residual instead of 2 GiB).
+ * all of them (for Llama-3.1-8B at 16K: 64 MiB + a 128 MiB residual instead of 2 GiB), at
+ * about the same speed: on this project's CPU benchmark (4096 tokens, 1024-token chunks)
+ * 394-398 tok/s against 405-419 chunk by chunk in back-to-back runs (3-5 % slower, the
+ * causal mask and rotary tables being rebuilt per layer), and with 4, 8 and 16 layers peak
+ * RSS 0.71/0.77/0.89 GiB against 0.76/0.90/1.32 GiB at equal speed (+3 %, -2 %, -3 %).
  */
 export const DEFAULT_PREFILL: PrefillMode = 'layers';
 
