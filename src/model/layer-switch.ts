@@ -46,12 +46,13 @@ export function layerSwitchModel(slices: LayerSlices, residualWidth: number): Mo
   const inputs = new Map<string, ValueInfoProto>();
   for (const [l, g] of sliceGraphs.entries()) {
     for (const t of g.initializer) initializers.set(t.name, t);
-    const residualIn = new Set(slices.io[l]!.residualIn);
+    const residualIn = slices.io[l]!.residualIn;
     for (const i of g.input) {
       const m = PAST_INPUT.exec(i.name);
-      if (m) inputs.set(SWITCH_IO.past(m[3] as 'key' | 'value'), renamed(i, SWITCH_IO.past(m[3] as 'key' | 'value')));
-      else if (residualIn.has(i.name)) inputs.set(SWITCH_IO.residualIn(slices.io[l]!.residualIn.indexOf(i.name)), renamed(i, SWITCH_IO.residualIn(slices.io[l]!.residualIn.indexOf(i.name))));
-      else inputs.set(i.name, i);
+      const slot = residualIn.indexOf(i.name);
+      // every layer's past and residual come in under one generic name each
+      const name = m ? SWITCH_IO.past(m[3] as 'key' | 'value') : slot >= 0 ? SWITCH_IO.residualIn(slot) : i.name;
+      inputs.set(name, name === i.name ? i : renamed(i, name));
     }
   }
   const outputTypes = outputInfos(sliceGraphs, slices, residualWidth);
