@@ -52,7 +52,7 @@ export function registerCapture(program: Command): void {
     .option('--max-length <n>', 'truncate prompts to this many tokens', intArg(1), 16384)
     .option('--n-sink <n>', 'leading tokens never sampled (attention sink)', intArg(0), 16)
     .option('--t-sub <n>', 'positions sampled per prompt', intArg(1), 1024)
-    .option('--chunk <n>', `prefill chunk length in tokens (default ${DEFAULT_CHUNK}); 0 = one pass through the whole graph (whatever --prefill) with no KV cache leaving onnxruntime (needs memory-efficient attention in the export for long prompts)`, intArg(0))
+    .option('--chunk <n>', `prefill chunk length in tokens (default ${DEFAULT_CHUNK}); 0 = one pass through the whole graph with no KV cache leaving onnxruntime, instead of --prefill (needs memory-efficient attention in the export for long prompts)`, intArg(0))
     .option(
       '--prefill <mode>',
       'layers: run the model layer by layer, each over the prompt in --chunk chunks, holding one layer\'s KV cache on the host; ' +
