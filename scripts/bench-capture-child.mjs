@@ -1,19 +1,44 @@
 // One capture measurement in its own process, so its peak RSS is its own:
-// node bench-capture-child.mjs MODEL_DIR N_TOKENS T_SUB CHUNK THREADS -> JSON on stdout
+// node bench-capture-child.mjs MODEL_DIR N_TOKENS T_SUB CHUNK THREADS [MODE] -> JSON on stdout
+// MODE: chunks (default; chunk by chunk through all layers) or layers (layer by layer).
 import { createCaptureSession, closeCaptureSession } from '../dist/model/session.js';
+import { createLayerSession, closeLayerSession } from '../dist/model/layer-session.js';
 import { prefillCapture } from '../dist/capture/prefill.js';
+import { prefillByLayers } from '../dist/capture/layer-prefill.js';
 import { samplePositions } from '../dist/capture/positions.js';
 
-const [modelDir, nTokens, tSub, chunk, threads] = process.argv.slice(2);
+const [modelDir, nTokens, tSub, chunk, threads, mode = 'chunks'] = process.argv.slice(2);
 const n = Number(nTokens);
 const ids = new Int32Array(n);
 for (let i = 0; i < n; i++) ids[i] = (i * 7919 + 13) % 500;
 const positions = samplePositions(n, 16, Number(tSub), 0, 'bench', 0);
-const session = await createCaptureSession(modelDir, { ep: 'cpu', threads: Number(threads), warn: () => {} });
+const opts = { ep: 'cpu', threads: Number(threads), warn: () => {} };
+let run, close, hostKvBytes;
+if (mode === 'layers') {
+  const s = await createLayerSession(modelDir, opts);
+  run = async (x, p, c) => {
+    const r = await prefillByLayers(s, x, p, c);
+    hostKvBytes = r.hostBytes.kvBytes + r.hostBytes.residualBytes;
+    return r.buffers;
+  };
+  close = () => closeLayerSession(s);
+} else {
+  const s = await createCaptureSession(modelDir, opts);
+  run = (x, p, c) => prefillCapture(s, x, p, c);
+  close = () => closeCaptureSession(s);
+  // what the chunked prefill holds between chunks: every layer's K and V for the prompt
+  const g = s.geometry;
+  hostKvBytes = g.nLayers * 2 * n * g.nKvHeads * g.headDim * (s.kvType === 'float16' ? 2 : 4);
+}
 // warm-up on a short prefix: session initialisation is not prefill speed
-await prefillCapture(session, ids.subarray(0, 64), Int32Array.from([20]), 0);
+await run(ids.subarray(0, 64), Int32Array.from([20]), 64);
 const t0 = performance.now();
-const buffers = await prefillCapture(session, ids, positions, Number(chunk));
+const cpu0 = process.cpuUsage();
+const buffers = await run(ids, positions, Number(chunk));
 const seconds = (performance.now() - t0) / 1000;
-await closeCaptureSession(session);
-console.log(JSON.stringify({ seconds, tokensPerSecond: n / seconds, peakRssBytes: process.resourceUsage().maxRSS * 1024, rows: buffers.queries.length }));
+// CPU time is steadier than wall time when other work shares the cores (spinning included)
+const cpu = process.cpuUsage(cpu0);
+const cpuSeconds = (cpu.user + cpu.system) / 1e6;
+const sysSeconds = cpu.system / 1e6;
+await close();
+console.log(JSON.stringify({ seconds, cpuSeconds, sysSeconds, tokensPerSecond: n / seconds, peakRssBytes: process.resourceUsage().maxRSS * 1024, hostKvBytes, rows: buffers.queries.length }));

@@ -1,7 +1,10 @@
-// Capture throughput and memory: a mid-size random Llama (8 layers, hidden 1024, 16 heads,
+// Capture throughput and memory. (1) A mid-size random Llama (8 layers, hidden 1024, 16 heads,
 // 4 kv heads, intermediate 2816, float32) prefilled over 4096 tokens with 1024 sampled
-// positions, ours (onnxruntime-node CPU, chunked through the KV cache) against a PyTorch
-// forward with pre-hooks on self_attn (Debian's torch 1.13), each in its own process.
+// positions: ours (onnxruntime-node CPU) chunk by chunk through all layers, layer by layer,
+// and in one pass, against a PyTorch forward with pre-hooks on self_attn (Debian's torch
+// 1.13), each in its own process. (2) Peak RSS against depth (4, 8, 16 layers) for both
+// prefill modes, on a model whose KV cache is large next to its weights (hidden 512, 8 kv
+// heads, intermediate 1024), so the KV cache the host holds shows in the RSS.
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
@@ -12,6 +15,7 @@ import { makeTinyModel, TINY_DEFAULTS } from '../dist/model/make-tiny-model.js';
 const N_TOKENS = 4096;
 const T_SUB = 1024;
 const THREADS = availableParallelism();
+const DEPTHS = [4, 8, 16];
 
 function child(cmd, args) {
   const r = spawnSync(cmd, args, { encoding: 'utf8', maxBuffer: 1 << 24 });
@@ -19,25 +23,43 @@ function child(cmd, args) {
   return JSON.parse(r.stdout.trim().split('\n').pop());
 }
 
+const gib = (b) => `${(b / 2 ** 30).toFixed(2)} GiB`;
+const mib = (b) => `${(b / 2 ** 20).toFixed(0)} MiB`;
+
 export async function run() {
   const dir = mkdtempSync(join(tmpdir(), 'poc-bench-capture-'));
+  const here = fileURLToPath(new URL('.', import.meta.url));
+  const ours = (model, chunk, mode) => child(process.execPath, [join(here, 'bench-capture-child.mjs'), model, String(N_TOKENS), String(T_SUB), String(chunk), String(THREADS), mode]);
   try {
     const model = join(dir, 'mid');
     await makeTinyModel({ ...TINY_DEFAULTS, out: model, layers: 8, hidden: 1024, heads: 16, kvHeads: 4, intermediate: 2816, vocab: 512, seed: 1 });
-    const here = fileURLToPath(new URL('.', import.meta.url));
-    const ours = {};
-    for (const chunk of [0, 1024, 2048]) {
-      ours[chunk] = child(process.execPath, [join(here, 'bench-capture-child.mjs'), model, String(N_TOKENS), String(T_SUB), String(chunk), String(THREADS)]);
-    }
+    const runs = [
+      ['chunks, one pass', 0, 'chunks'],
+      ['chunks, chunk 1024', 1024, 'chunks'],
+      ['layers, chunk 1024', 1024, 'layers'],
+      ['chunks, chunk 2048', 2048, 'chunks'],
+      ['layers, chunk 2048', 2048, 'layers'],
+    ].map(([label, chunk, mode]) => [label, ours(model, chunk, mode)]);
     const torch = child('/usr/bin/python3', [join(here, 'bench-capture.py'), model, String(N_TOKENS), String(T_SUB), String(THREADS)]);
     console.log(`model: 8 layers, hidden 1024, 16/4 heads, intermediate 2816, float32; ${N_TOKENS} tokens, ${T_SUB} positions; ${THREADS} threads each`);
-    console.log('| run | tokens/s | seconds | peak RSS | tokens/s vs PyTorch | peak RSS vs PyTorch |');
-    console.log('|---|---|---|---|---|---|');
-    const gib = (b) => `${(b / 2 ** 30).toFixed(2)} GiB`;
-    for (const [chunk, r] of Object.entries(ours)) {
-      console.log(`| poc capture, ${chunk === '0' ? 'one pass' : `chunk ${chunk}`} | ${r.tokensPerSecond.toFixed(0)} | ${r.seconds.toFixed(2)} | ${gib(r.peakRssBytes)} | ${(r.tokensPerSecond / torch.tokensPerSecond).toFixed(2)}x | ${(r.peakRssBytes / torch.peakRssBytes).toFixed(2)}x |`);
+    console.log('| run | tokens/s | seconds | peak RSS | KV (+ residual) held on the host | tokens/s vs PyTorch | peak RSS vs PyTorch |');
+    console.log('|---|---|---|---|---|---|---|');
+    for (const [label, r] of runs) {
+      console.log(`| poc capture, ${label} | ${r.tokensPerSecond.toFixed(0)} | ${r.seconds.toFixed(2)} | ${gib(r.peakRssBytes)} | ${mib(r.hostKvBytes)} | ${(r.tokensPerSecond / torch.tokensPerSecond).toFixed(2)}x | ${(r.peakRssBytes / torch.peakRssBytes).toFixed(2)}x |`);
     }
-    console.log(`| PyTorch 1.13 eager + pre-hooks | ${torch.tokensPerSecond.toFixed(0)} | ${torch.seconds.toFixed(2)} | ${gib(torch.peakRssBytes)} | 1.00x | 1.00x |`);
+    console.log(`| PyTorch 1.13 eager + pre-hooks | ${torch.tokensPerSecond.toFixed(0)} | ${torch.seconds.toFixed(2)} | ${gib(torch.peakRssBytes)} | | 1.00x | 1.00x |`);
+
+    console.log(`\nmodel: hidden 512, 8/8 heads, intermediate 1024, float32 (about ${mib(4 * (4 * 512 * 512 + 3 * 512 * 1024))} of weights and ${mib(2 * N_TOKENS * 512 * 4)} of KV per layer at ${N_TOKENS} tokens); chunk 1024`);
+    console.log('| layers | chunks: peak RSS | chunks: KV held | chunks: tokens/s | layers: peak RSS | layers: KV + residual held | layers: tokens/s |');
+    console.log('|---|---|---|---|---|---|---|');
+    for (const depth of DEPTHS) {
+      const m = join(dir, `deep${depth}`);
+      await makeTinyModel({ ...TINY_DEFAULTS, out: m, layers: depth, hidden: 512, heads: 8, kvHeads: 8, intermediate: 1024, vocab: 512, seed: 2 });
+      const c = ours(m, 1024, 'chunks');
+      const l = ours(m, 1024, 'layers');
+      console.log(`| ${depth} | ${gib(c.peakRssBytes)} | ${mib(c.hostKvBytes)} | ${c.tokensPerSecond.toFixed(0)} | ${gib(l.peakRssBytes)} | ${mib(l.hostKvBytes)} | ${l.tokensPerSecond.toFixed(0)} |`);
+      rmSync(m, { recursive: true, force: true });
+    }
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

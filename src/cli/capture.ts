@@ -1,5 +1,6 @@
 import { Command } from 'commander';
-import { runCapture, DEFAULT_CHUNK, type CaptureOptions } from '../capture/run-capture.js';
+import { runCapture, DEFAULT_CHUNK, DEFAULT_PREFILL, type CaptureOptions } from '../capture/run-capture.js';
+import { PREFILL_MODES, type PrefillMode } from '../capture/prefiller.js';
 import { UserError } from '../errors.js';
 import { readLikeMeta } from '../ruler/like.js';
 import { taskCatalog } from '../ruler/tasks.js';
@@ -21,6 +22,7 @@ interface CaptureFlags {
   nSink: number;
   tSub: number;
   chunk?: number;
+  prefill: PrefillMode;
   seed: number;
   ep: 'auto' | 'cuda' | 'cpu';
   withInputIds: boolean;
@@ -50,7 +52,14 @@ export function registerCapture(program: Command): void {
     .option('--max-length <n>', 'truncate prompts to this many tokens', intArg(1), 16384)
     .option('--n-sink <n>', 'leading tokens never sampled (attention sink)', intArg(0), 16)
     .option('--t-sub <n>', 'positions sampled per prompt', intArg(1), 1024)
-    .option('--chunk <n>', `prefill chunk length in tokens (default ${DEFAULT_CHUNK}); 0 = one pass with no KV cache leaving onnxruntime (least host memory; needs memory-efficient attention in the export for long prompts)`, intArg(0))
+    .option('--chunk <n>', `prefill chunk length in tokens (default ${DEFAULT_CHUNK}); 0 = one pass through the whole graph with no KV cache leaving onnxruntime, instead of --prefill (needs memory-efficient attention in the export for long prompts)`, intArg(0))
+    .option(
+      '--prefill <mode>',
+      'layers: run the model layer by layer, each over the prompt in --chunk chunks, holding one layer\'s KV cache on the host; ' +
+        'chunks: chunk by chunk through all layers, holding every layer\'s KV cache (same rows up to float rounding)',
+      choiceArg(PREFILL_MODES),
+      DEFAULT_PREFILL,
+    )
     .option('--seed <n>', 'position-sampling seed (combined with task and prompt_idx)', intArg(0), 0)
     .option('--ep <ep>', 'execution provider: auto (CUDA if installed, else CPU), cuda, cpu', choiceArg(['auto', 'cuda', 'cpu'] as const), 'auto')
     .option('--with-input-ids', 'also store the prompt token ids (input_ids)', false)
@@ -90,6 +99,9 @@ export function captureOptionsFromFlags(flags: CaptureFlags, explicit: (name: st
   } else {
     tasks = [flags.task!];
   }
+  if (flags.chunk === 0 && flags.prefill === 'layers' && explicit('prefill')) {
+    throw new UserError('--chunk 0 prefills the whole graph in one pass, not layer by layer: drop --prefill layers or give --chunk N > 0');
+  }
   const promptIdx = flags.promptIdx ?? Array.from({ length: flags.prompts }, (_, i) => i);
   return {
     tasks,
@@ -99,6 +111,7 @@ export function captureOptionsFromFlags(flags: CaptureFlags, explicit: (name: st
     out: flags.out,
     haystack: flags.haystack,
     chunk: flags.chunk,
+    prefill: flags.prefill,
     ep: flags.ep,
     withInputIds: flags.withInputIds,
     withKeys: flags.withKeys,

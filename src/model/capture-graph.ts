@@ -24,7 +24,8 @@ export interface CaptureGraph {
   rewriteMs: number;
 }
 
-const PREFIX = 'poc-capture-';
+/** File-name prefix of every graph poc writes beside an export (never taken for the export itself). */
+export const PREFIX = 'poc-capture-';
 
 /** Where a rewritten graph may be written. */
 export interface PlacementOptions {
@@ -112,7 +113,7 @@ export async function ensureCaptureGraph(modelDir: string, opts: SurgeryOptions 
 }
 
 /** Where the external data of a graph really is: one folder, and each location's real file name. */
-async function resolveExternalData(model: ModelProto, sourceDir: string): Promise<{ dir: string; renames: Map<string, string>; symlinked: boolean }> {
+export async function resolveExternalData(model: ModelProto, sourceDir: string): Promise<{ dir: string; renames: Map<string, string>; symlinked: boolean }> {
   const locations = new Set<string>();
   for (const t of model.graph?.initializer ?? []) {
     if (t.dataLocation !== TensorProto_DataLocation.EXTERNAL) continue;
@@ -139,14 +140,14 @@ async function resolveExternalData(model: ModelProto, sourceDir: string): Promis
 }
 
 /** Point every external initializer at its real file name. */
-function renameLocations(model: ModelProto, renames: Map<string, string>): void {
+export function renameLocations(model: ModelProto, renames: Map<string, string>): void {
   for (const t of model.graph?.initializer ?? []) {
     const entry = t.externalData.find((e) => e.key === 'location');
     if (entry && renames.has(entry.value)) entry.value = renames.get(entry.value)!;
   }
 }
 
-async function writable(dir: string): Promise<boolean> {
+export async function writable(dir: string): Promise<boolean> {
   try {
     await access(dir, constants.W_OK);
     return true;

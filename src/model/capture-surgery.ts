@@ -24,6 +24,20 @@ export const CAPTURE_IO = {
 } as const;
 
 /**
+ * Per-layer capture outputs of a graph rewritten with `perLayer` (the input of layer
+ * slicing): the same rows as CAPTURE_IO, one tensor per layer instead of a Concat over
+ * layers, so each layer's slice can emit its own.
+ */
+export const LAYER_CAPTURE_IO = {
+  /** float16 [1, P, hidden] */
+  hidden: (layer: number) => `capture_hidden.${layer}`,
+  /** float16 [1, P, n_heads*head_dim] */
+  queries: (layer: number) => `capture_queries.${layer}`,
+  /** float16 [1, n_kv_heads, P, head_dim] */
+  keys: (layer: number) => `capture_keys.${layer}`,
+} as const;
+
+/**
  * The KV cache of a capture graph, sequence-major: the past comes in as [1, past_len, n_kv,
  * head_dim] and only this chunk's new rows go out, [1, chunk_len, n_kv, head_dim]. Then the
  * host keeps one growing buffer per layer and feeds a prefix view of it as the past (no
@@ -46,6 +60,8 @@ export interface SurgeryOptions {
    * ever leaves onnxruntime (the past inputs stay and are fed empty)
    */
   onePass?: boolean;
+  /** name each layer's captures LAYER_CAPTURE_IO instead of concatenating them (for layer slicing) */
+  perLayer?: boolean;
 }
 
 /** Node counts of a rewrite, for reports and tests. */
@@ -133,9 +149,18 @@ export function rewriteForCapture(model: ModelProto, g: ModelGeometry, opts: Sur
       keyRows.push(toHalf(`${s}/keys/Cast`, k, t.elemType));
     }
   }
-  added.push(makeNode('Concat', hiddenRows, [CAPTURE_IO.hidden], '/capture/hidden/Concat', { axis: 0 }));
-  added.push(makeNode('Concat', queryRows, [CAPTURE_IO.queries], '/capture/queries/Concat', { axis: 0 }));
-  if (opts.withKeys) added.push(makeNode('Concat', keyRows, [CAPTURE_IO.keys], '/capture/keys/Concat', { axis: 0 }));
+  if (opts.perLayer) {
+    // Identity to a fixed name: a slice returns its layer's rows without knowing the tap names
+    taps.forEach((t, i) => {
+      added.push(makeNode('Identity', [hiddenRows[i]!], [LAYER_CAPTURE_IO.hidden(t.layer)], `/capture/layers.${t.layer}/hidden/Identity`));
+      added.push(makeNode('Identity', [queryRows[i]!], [LAYER_CAPTURE_IO.queries(t.layer)], `/capture/layers.${t.layer}/queries/Identity`));
+      if (opts.withKeys) added.push(makeNode('Identity', [keyRows[i]!], [LAYER_CAPTURE_IO.keys(t.layer)], `/capture/layers.${t.layer}/keys/Identity`));
+    });
+  } else {
+    added.push(makeNode('Concat', hiddenRows, [CAPTURE_IO.hidden], '/capture/hidden/Concat', { axis: 0 }));
+    added.push(makeNode('Concat', queryRows, [CAPTURE_IO.queries], '/capture/queries/Concat', { axis: 0 }));
+    if (opts.withKeys) added.push(makeNode('Concat', keyRows, [CAPTURE_IO.keys], '/capture/keys/Concat', { axis: 0 }));
+  }
   graph.node.push(...added);
 
   graph.input.push(valueInfo(pos, DT.INT64, ['capture_count']));
@@ -153,11 +178,21 @@ export function rewriteForCapture(model: ModelProto, g: ModelGeometry, opts: Sur
     graph.node.push(...cacheNodes);
     graph.output = graph.output.filter((o) => o.name.startsWith('present_chunk.'));
   }
-  graph.output.push(
-    valueInfo(CAPTURE_IO.hidden, DT.FLOAT16, [g.nLayers, 'capture_count', g.hiddenSize]),
-    valueInfo(CAPTURE_IO.queries, DT.FLOAT16, [g.nLayers, 'capture_count', qWidth]),
-  );
-  if (opts.withKeys) graph.output.push(valueInfo(CAPTURE_IO.keys, DT.FLOAT16, [g.nLayers, g.nKvHeads, 'capture_count', g.headDim]));
+  if (opts.perLayer) {
+    for (const t of taps) {
+      graph.output.push(
+        valueInfo(LAYER_CAPTURE_IO.hidden(t.layer), DT.FLOAT16, [1, 'capture_count', g.hiddenSize]),
+        valueInfo(LAYER_CAPTURE_IO.queries(t.layer), DT.FLOAT16, [1, 'capture_count', qWidth]),
+      );
+      if (opts.withKeys) graph.output.push(valueInfo(LAYER_CAPTURE_IO.keys(t.layer), DT.FLOAT16, [1, g.nKvHeads, 'capture_count', g.headDim]));
+    }
+  } else {
+    graph.output.push(
+      valueInfo(CAPTURE_IO.hidden, DT.FLOAT16, [g.nLayers, 'capture_count', g.hiddenSize]),
+      valueInfo(CAPTURE_IO.queries, DT.FLOAT16, [g.nLayers, 'capture_count', qWidth]),
+    );
+    if (opts.withKeys) graph.output.push(valueInfo(CAPTURE_IO.keys, DT.FLOAT16, [g.nLayers, g.nKvHeads, 'capture_count', g.headDim]));
+  }
 
   const nodesAdded = added.length;
   pruneDeadNodes(model);

@@ -18,9 +18,23 @@
  *
  * The corpus wants queries as [n_layers, n_heads, T_sub, head_dim]: a transpose of the
  * concatenated rows, left to the caller that assembles them.
+ *
+ * Layer-streamed prefill (one layer's KV cache on the host, see src/capture/layer-prefill.ts):
+ *
+ *   const s = await createLayerSession(modelDir, { ep: 'auto', withKeys });
+ *   const state = allocateLayerState(s, ids.length);  // residual [T, hidden] + one layer's K/V
+ *   for (let layer = 0; layer < L; layer++)             // every chunk of a layer before the next layer
+ *     for (each chunk start, length, chunk-relative capturePositions)
+ *       const r = await runLayerChunk(s, state, { layer, ids, start, length, capturePositions });
+ *       // r.hiddenF16 [P, hidden], r.queriesF16 [P, n_heads*head_dim], r.keysF16 [n_kv, P, head_dim]
+ *   await closeLayerSession(s);
  */
 export { createCaptureSession, runChunk, emptyKvCache, closeCaptureSession, openSession, CUDA_HINT } from './session.js';
 export type { CaptureSession, CaptureSessionOptions, ChunkInput, ChunkOutput, KvCache, EpChoice } from './session.js';
+export { createLayerSession, allocateLayerState, runLayerChunk, closeLayerSession } from './layer-session.js';
+export type { LayerSession, LayerState, LayerChunkInput, LayerChunkOutput } from './layer-session.js';
+export { ensureLayerGraphs } from './layer-graphs.js';
+export type { LayerGraphs } from './layer-graphs.js';
 export { ensureCaptureGraph, findOnnxFile, captureCacheDir } from './capture-graph.js';
 export type { CaptureGraph } from './capture-graph.js';
 export { CAPTURE_IO, SURGERY_VERSION, rewriteForCapture } from './capture-surgery.js';

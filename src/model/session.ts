@@ -6,6 +6,7 @@ import { UserError } from '../errors.js';
 import { CACHE_IO, CAPTURE_IO } from './capture-surgery.js';
 import { ensureCaptureGraph, type CaptureGraph } from './capture-graph.js';
 import type { ModelGeometry } from './config.js';
+import { appendHeadMajor, toHeadMajor } from './kv-layout.js';
 import { cudaProviderInstalled, failureReason } from './providers.js';
 
 /** Execution provider choice of `--ep`. */
@@ -149,19 +150,6 @@ export function emptyKvCache(s: CaptureSession, capacity = 0): KvCache {
 function allocKv(s: CaptureSession, positions: number): Float32Array | Uint16Array {
   const n = positions * s.geometry.nKvHeads * s.geometry.headDim;
   return s.kvType === 'float16' ? new Uint16Array(n) : new Float32Array(n);
-}
-
-/** [past, H, D] rows of a sequence-major buffer as a new head-major [H, past, D] array. */
-function toHeadMajor(buf: Float32Array | Uint16Array, past: number, H: number, D: number): Float32Array | Uint16Array {
-  const out = buf instanceof Float32Array ? new Float32Array(H * past * D) : new Uint16Array(H * past * D);
-  for (let t = 0; t < past; t++) for (let h = 0; h < H; h++) out.set(buf.subarray((t * H + h) * D, (t * H + h + 1) * D) as never, (h * past + t) * D);
-  return out;
-}
-
-/** Appends rows [start, start+n) of a head-major present [H, start+n, D] to a sequence-major buffer. */
-function appendHeadMajor(buf: Float32Array | Uint16Array, present: Float32Array | Uint16Array, start: number, n: number, H: number, D: number): void {
-  const total = start + n;
-  for (let h = 0; h < H; h++) for (let t = start; t < total; t++) buf.set(present.subarray((h * total + t) * D, (h * total + t + 1) * D) as never, (t * H + h) * D);
 }
 
 /** The cache's buffers with room for `needed` positions (the same buffers when they fit). */

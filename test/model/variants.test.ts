@@ -7,12 +7,15 @@ import { ModelProtoSchema, type ModelProto, type TensorProto } from 'onnx-buf';
 import { makeTinyModel, TINY_DEFAULTS, type MakeTinyModelOptions } from '../../src/model/make-tiny-model.js';
 import { closeCaptureSession, createCaptureSession, emptyKvCache, runChunk } from '../../src/model/session.js';
 import { fromHalfArray } from '../../src/model/half.js';
+import { closeLayerSession, createLayerSession } from '../../src/model/layer-session.js';
+import { prefillByLayers } from '../../src/capture/layer-prefill.js';
 import { DT, floatTensor, int64Tensor, makeNode } from '../../src/model/onnx-graph.js';
 import { referenceForward } from './reference-llama.js';
 
 // Export variants seen in the wild, made by editing a tiny export: a q bias kept as its
 // own Add (Qwen-style), Gemm projections on a flattened input, and genai's unpacked
-// q/k/v MatMuls feeding GroupQueryAttention. The surgery must find q in each.
+// q/k/v MatMuls feeding GroupQueryAttention. The surgery must find q in each, and layer
+// slicing its residual cut.
 
 const dirs: string[] = [];
 afterAll(() => {
@@ -44,7 +47,20 @@ async function capture(dir: string) {
   const s = await createCaptureSession(dir, { ep: 'cpu', threads: 1 });
   const r = await runChunk(s, { inputIds: ids, capturePositions: positions, past: emptyKvCache(s) });
   await closeCaptureSession(s);
-  return { hidden: fromHalfArray(r.hiddenF16), queries: fromHalfArray(r.queriesF16) };
+  const got = { hidden: fromHalfArray(r.hiddenF16), queries: fromHalfArray(r.queriesF16) };
+  // the layer-streamed prefill (in uneven 10-token chunks) must find its cut in every variant and give the same rows
+  const ls = await createLayerSession(dir, { ep: 'cpu', threads: 1 });
+  const { buffers } = await prefillByLayers(ls, Int32Array.from(ids), Int32Array.from(positions), 10);
+  await closeLayerSession(ls);
+  const { nLayers: L, nHeads: nq, headDim: d } = ls.geometry;
+  const P = positions.length;
+  const layered = fromHalfArray(buffers.queries); // [L, nq, P, d] -> [L, P, nq*d]
+  const queries = new Float32Array(layered.length);
+  for (let l = 0; l < L; l++) for (let h = 0; h < nq; h++) for (let i = 0; i < P; i++)
+    queries.set(layered.subarray(((l * nq + h) * P + i) * d, ((l * nq + h) * P + i + 1) * d), (l * P + i) * nq * d + h * d);
+  expect(excess(fromHalfArray(buffers.hidden), got.hidden), 'layer-streamed hidden').toBeLessThan(1e-4);
+  expect(excess(queries, got.queries), 'layer-streamed queries').toBeLessThan(1e-4);
+  return got;
 }
 
 /** max over elements of |got - want| beyond one float16 rounding, relative to rms(want) */
@@ -129,6 +145,23 @@ describe('surgery on export variants (float32; tolerance: one float16 rounding +
       const transposes = g.node.filter((n) => n.opType === 'Transpose' && n.name.endsWith('_weight_T'));
       g.node = [...transposes, ...g.node.filter((n) => !transposes.includes(n))];
     });
+    const ref = referenceForward(dir, ids);
+    const got = await capture(dir);
+    expect(excess(got.queries, rows(ref.queries, 64))).toBeLessThan(1e-4);
+    expect(excess(got.hidden, rows(ref.hidden, 64))).toBeLessThan(1e-4);
+  });
+
+  it('a causal mask sized by the embeddings (Shape of inputs_embeds, as transformers writes it)', async () => {
+    let edits = 0;
+    const dir = await edited({ layers: 3 }, (m) => {
+      for (const n of m.graph!.node) {
+        if (n.opType === 'Shape' && n.input[0] === 'input_ids') {
+          n.input[0] = '/model/embed_tokens/Gather_output_0';
+          edits++;
+        }
+      }
+    });
+    expect(edits).toBeGreaterThan(0);
     const ref = referenceForward(dir, ids);
     const got = await capture(dir);
     expect(excess(got.queries, rows(ref.queries, 64))).toBeLessThan(1e-4);

@@ -1,0 +1,90 @@
+import { createHash } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { dirname, join, resolve } from 'node:path';
+import { toBinary } from '@bufbuild/protobuf';
+import { ModelProtoSchema } from 'onnx-buf';
+import { captureCacheDir, findOnnxFile, PREFIX, readModelProto, renameLocations, resolveExternalData, writable, type PlacementOptions } from './capture-graph.js';
+import { SURGERY_VERSION } from './capture-surgery.js';
+import { geometryOf, readModelConfig, type ModelGeometry } from './config.js';
+import { LAYER_SLICE_VERSION, sliceByLayer, type LayerSliceIo } from './layer-slices.js';
+import { layerSwitchModel } from './layer-switch.js';
+
+/** The layer-switch graph of a model folder (all layer slices behind one `layer_index`), and how the slices connect. */
+export interface LayerGraphs {
+  /** the .onnx holding every layer's slice as a branch (see layer-switch.ts) */
+  path: string;
+  io: LayerSliceIo[];
+  /** residual-stream tensors carried between layers (SWITCH_IO.residualIn/Out slots) */
+  residualWidth: number;
+  seqMajorCache: boolean;
+  sourcePath: string;
+  /** folder the slices' external-data locations are relative to */
+  externalDataDir: string;
+  geometry: ModelGeometry;
+  cached: boolean;
+  rewriteMs: number;
+}
+
+/** Written after the graph: its presence means the graph is complete and says how slices connect. */
+interface Manifest {
+  version: number;
+  file: string;
+  io: LayerSliceIo[];
+  residualWidth: number;
+  seqMajorCache: boolean;
+}
+
+/**
+ * Return the layer-switch graph of a model folder, cutting the export only when none for
+ * this source, options and surgery/slicing versions exists yet. Placement follows the
+ * capture graph's (beside the export when writable, else the cache, with real data-file
+ * names behind symlinks): it references the export's external data and copies no weight.
+ */
+export async function ensureLayerGraphs(modelDir: string, opts: { withKeys: boolean } & PlacementOptions): Promise<LayerGraphs> {
+  const started = performance.now();
+  const geometry = geometryOf(await readModelConfig(modelDir));
+  const sourcePath = resolve(await findOnnxFile(modelDir));
+  const sourceDir = dirname(sourcePath);
+  const { model, bytes } = await readModelProto(sourcePath);
+  const data = await resolveExternalData(model, sourceDir);
+  const key = createHash('sha256')
+    .update(bytes)
+    .update(JSON.stringify({ v: SURGERY_VERSION, layers: LAYER_SLICE_VERSION, withKeys: opts.withKeys, geometry, data: data.symlinked ? [...data.renames] : [] }))
+    .digest('hex')
+    .slice(0, 16);
+  const stem = `${PREFIX}${key}${opts.withKeys ? '-keys' : ''}-layers`;
+  const folderKey = createHash('sha256').update(sourcePath).update(key).digest('hex').slice(0, 16);
+  const useCache = opts.location === 'cache' || data.symlinked || !(await writable(sourceDir));
+  const dir = useCache ? join(captureCacheDir(), 'capture-graphs', folderKey) : sourceDir;
+  const manifestPath = join(dir, `${stem}.json`);
+  const found = { sourcePath, externalDataDir: data.dir, geometry };
+  if (existsSync(manifestPath)) {
+    const m = JSON.parse(await readFile(manifestPath, 'utf8')) as Manifest;
+    const path = join(dir, m.file);
+    if (m.version === LAYER_SLICE_VERSION && existsSync(path)) {
+      return { ...found, path, io: m.io, residualWidth: m.residualWidth, seqMajorCache: m.seqMajorCache, cached: true, rewriteMs: performance.now() - started };
+    }
+  }
+  const slices = sliceByLayer(model, geometry, { withKeys: opts.withKeys });
+  const residualWidth = Math.max(0, ...slices.io.map((x) => Math.max(x.residualIn.length, x.residualOut.length)));
+  const combined = layerSwitchModel(slices, residualWidth);
+  if (data.symlinked) renameLocations(combined, data.renames);
+  await mkdir(dir, { recursive: true });
+  const file = `${stem}.onnx`;
+  await writeAtomic(join(dir, file), toBinary(ModelProtoSchema, combined));
+  const manifest: Manifest = { version: LAYER_SLICE_VERSION, file, io: slices.io, residualWidth, seqMajorCache: slices.seqMajorCache };
+  await writeAtomic(manifestPath, new TextEncoder().encode(JSON.stringify(manifest, null, 1)));
+  return { ...found, path: join(dir, file), io: slices.io, residualWidth, seqMajorCache: slices.seqMajorCache, cached: false, rewriteMs: performance.now() - started };
+}
+
+async function writeAtomic(target: string, bytes: Uint8Array): Promise<void> {
+  const tmp = `${target}.tmp-${process.pid}`;
+  try {
+    await writeFile(tmp, bytes);
+    await rename(tmp, target);
+  } catch (e) {
+    await rm(tmp, { force: true });
+    throw e;
+  }
+}
