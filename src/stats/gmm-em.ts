@@ -151,12 +151,14 @@ export async function eStep(comps: Components, kernels: DataKernels, x: Float64A
       const v = (lp[i * k + c] += logW[c]);
       if (v > mx) mx = v;
     }
+    // exp once per entry: the responsibilities are those terms over their sum
     let s = 0;
-    for (let c = 0; c < k; c++) s += Math.exp(lp[i * k + c] - mx);
+    for (let c = 0; c < k; c++) s += lp[i * k + c] = Math.exp(lp[i * k + c] - mx);
     const lse = mx + Math.log(s);
     logDensity[i] = lse;
     total += lse;
-    for (let c = 0; c < k; c++) lp[i * k + c] = Math.exp(lp[i * k + c] - lse);
+    const inv = 1 / s;
+    for (let c = 0; c < k; c++) lp[i * k + c] *= inv;
   }
   return { resp: lp, logDensity, meanLogLikelihood: total / n };
 }

@@ -14,31 +14,31 @@ type GraphKind = 'mahalanobis' | 'whiten' | 'moments' | 'crossdot' | 'kmeans' | 
 /**
  * Column blocks of the triangular products. x U_k with U_k upper triangular only needs the
  * first e columns of x for output columns below e, and a scatter matrix only needs its lower
- * triangle: cutting d into 4 blocks skips 3/8 of the multiply-adds. Measured on this 2-core
- * machine (1 thread, 4096 x 128, K = 2..10): E-step 1.7-2.3x and M-step 1.3-1.5x faster than
- * the single full-width products, whose flops are all spent; 8 blocks were no better.
+ * triangle: with B blocks the products skip (B - 1) / 2B of the multiply-adds. Measured on
+ * this 2-core machine (1 thread, 4096 x 128, K = 3..10) against the single full-width
+ * products: the E-step 1.7-2.3x faster with 4 blocks and 7-11 % faster again with 8; the
+ * M-step (whose blocks also carry an element-wise pass each) 1.3-1.5x with 4, no better with 8.
  */
-const BLOCKS = 4;
+export const E_BLOCKS = 8;
+export const M_BLOCKS = 4;
 
-/** Block boundaries 0 = c_0 < c_1 < ... < c_B = d (B = min(BLOCKS, d)). */
-export function columnBlocks(d: number): number[] {
-  const B = Math.min(BLOCKS, d);
+/** Block boundaries 0 = c_0 < c_1 < ... < c_B = d (B = min(blocks, d)). */
+export function columnBlocks(d: number, blocks: number): number[] {
+  const B = Math.min(blocks, d);
   return Array.from({ length: B + 1 }, (_, b) => Math.round((b * d) / B));
 }
 
 const sessions = new Map<string, Promise<ort.InferenceSession>>();
 
 /**
- * Graphs over Xa = [X | 1] ([n, d+1]): whitening folds the offset into the product,
- * Z = Xa [W; -b] = X W - b, which saves a pass over the [n, k*d] result. Moments are
- * uncentred (the centring is done in float64 afterwards): a broadcast Sub over [k, n, d]
- * cost as much as the product itself.
+ * Graphs over Xa = [X | 1] ([n, d+1]) or its column blocks: whitening folds the offset into
+ * the product, Z = Xa [W; -b] = X W - b, which saves a pass over the [n, k*d] result.
  */
 function buildGraph(kind: GraphKind, d: number, elem: ElemType): Uint8Array {
   const g = createGraph(`stats_${kind}`);
-  const cuts = columnBlocks(d);
-  const B = cuts.length - 1;
   if (kind === 'mahalanobis') {
+    const cuts = columnBlocks(d, E_BLOCKS);
+    const B = cuts.length - 1;
     // block b: [x_{<c_b+1} | 1] times the columns c_b..c_b+1 of every [U_k; -b_k] (rows below
     // c_b+1 of those columns are zero), summed over blocks of |.|^2
     let sq = '';
@@ -55,6 +55,8 @@ function buildGraph(kind: GraphKind, d: number, elem: ElemType): Uint8Array {
     const Wa = g.input('Wa', elem, [d + 1, 'm']);
     g.output(g.node('MatMul', [Xa, Wa]), elem, ['n', 'm']);
   } else if (kind === 'moments') {
+    const cuts = columnBlocks(d, M_BLOCKS);
+    const B = cuts.length - 1;
     // block b of every scatter's columns, rows c_b..d only (the lower triangle), as
     // x_{>=c_b}^T (R (*) (x_b - mu_b)): centring the right factor on each component's mean
     // keeps float32 from losing (|mu|/sd)^2 ulps to the cancellation in sum r x x^T - N mu mu^T
@@ -137,10 +139,10 @@ export function createOrtKernels(X: Float32Array | Float64Array, n: number, d: n
     xa[i * (d + 1) + d] = 1;
   }
   const xTensor = new ort.Tensor(elem, xa, [n, d + 1]);
-  const cuts = columnBlocks(d);
-  const B = cuts.length - 1;
+  const eCuts = columnBlocks(d, E_BLOCKS);
+  const mCuts = columnBlocks(d, M_BLOCKS);
   const alloc = (len: number) => (elem === 'float32' ? new Float32Array(len) : new Float64Array(len));
-  // the blocked products' fixed inputs, made once per data matrix (about 2.5 copies of X)
+  // the blocked products' fixed inputs, made once per data matrix (about 5 copies of X)
   let blockInputs: { prefixes: ort.Tensor[]; columns: ort.Tensor[]; suffixesT: ort.Tensor[] } | undefined;
   const blocks = () => {
     if (blockInputs) return blockInputs;
@@ -158,10 +160,9 @@ export function createOrtKernels(X: Float32Array | Float64Array, n: number, d: n
         for (let i = i0; i < i1; i++) for (let a = a0; a < a1; a++) xt[a * n + i] = X[i * d + a];
       }
     }
-    for (let b = 0; b < B; b++) {
-      const e = cuts[b + 1];
-      const w = e - cuts[b];
+    for (let b = 0; b + 1 < eCuts.length; b++) {
       // [x_{<e} | 1] as [n, e+1]; the last block is Xa itself
+      const e = eCuts[b + 1];
       if (e === d) prefixes.push(xTensor);
       else {
         const p = alloc(n * (e + 1));
@@ -171,10 +172,13 @@ export function createOrtKernels(X: Float32Array | Float64Array, n: number, d: n
         }
         prefixes.push(new ort.Tensor(elem, p, [n, e + 1]));
       }
+    }
+    for (let b = 0; b + 1 < mCuts.length; b++) {
+      const w = mCuts[b + 1] - mCuts[b];
       const c = alloc(n * w);
-      for (let i = 0; i < n; i++) for (let j = 0; j < w; j++) c[i * w + j] = X[i * d + cuts[b] + j];
+      for (let i = 0; i < n; i++) for (let j = 0; j < w; j++) c[i * w + j] = X[i * d + mCuts[b] + j];
       columns.push(new ort.Tensor(elem, c, [n, w]));
-      suffixesT.push(new ort.Tensor(elem, xt.subarray(cuts[b] * n), [d - cuts[b], n]));
+      suffixesT.push(new ort.Tensor(elem, xt.subarray(mCuts[b] * n), [d - mCuts[b], n]));
     }
     return (blockInputs = { prefixes, columns, suffixesT });
   };
@@ -207,18 +211,18 @@ export function createOrtKernels(X: Float32Array | Float64Array, n: number, d: n
       const { prefixes } = blocks();
       const m = k * d;
       const feeds: Record<string, ort.Tensor> = {};
-      for (let blk = 0; blk < B; blk++) {
-        const e = cuts[blk + 1];
-        const w = e - cuts[blk];
+      for (let blk = 0; blk + 1 < eCuts.length; blk++) {
+        const e = eCuts[blk + 1];
+        const w = e - eCuts[blk];
         // rows 0..e of columns c_b..e of every [U_k; -b_k]: the rest of those columns is zero
         const Wb = alloc((e + 1) * k * w);
         for (let a = 0; a < e; a++) {
           for (let c = 0; c < k; c++) {
-            const from = a * m + c * d + cuts[blk];
+            const from = a * m + c * d + eCuts[blk];
             for (let j = 0; j < w; j++) Wb[a * k * w + c * w + j] = W[from + j];
           }
         }
-        for (let c = 0; c < k; c++) for (let j = 0; j < w; j++) Wb[e * k * w + c * w + j] = -b[c * d + cuts[blk] + j];
+        for (let c = 0; c < k; c++) for (let j = 0; j < w; j++) Wb[e * k * w + c * w + j] = -b[c * d + eCuts[blk] + j];
         feeds[`Xp${blk}`] = prefixes[blk];
         feeds[`W${blk}`] = new ort.Tensor(elem, Wb, [e + 1, k * w]);
       }
@@ -245,17 +249,17 @@ export function createOrtKernels(X: Float32Array | Float64Array, n: number, d: n
       const s = await get('moments');
       const { columns, suffixesT } = blocks();
       const feeds: Record<string, ort.Tensor> = { R: Rt, Mu: new ort.Tensor(elem, mu, [k, d]) };
-      for (let blk = 0; blk < B; blk++) {
+      for (let blk = 0; blk + 1 < mCuts.length; blk++) {
         feeds[`Xb${blk}`] = columns[blk];
         feeds[`Xt${blk}`] = suffixesT[blk];
       }
       const out = await s.run(feeds);
       const scatter = new Float64Array(k * d * d);
-      for (let blk = 0; blk < B; blk++) {
+      for (let blk = 0; blk + 1 < mCuts.length; blk++) {
         // P_b[a - c_b, c*w + j] = sum_i r_ic x_ia (x_i(c_b + j) - mu_c(c_b + j)) for a >= c_b
         const Pb = out[s.outputNames[blk]].data as Float32Array | Float64Array;
-        const c0 = cuts[blk];
-        const w = cuts[blk + 1] - c0;
+        const c0 = mCuts[blk];
+        const w = mCuts[blk + 1] - c0;
         const kw = k * w;
         // row by row of P_b (contiguous reads); the part above the diagonal is overwritten below
         for (let a = c0; a < d; a++) {
