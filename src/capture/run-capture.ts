@@ -53,7 +53,7 @@ export interface CaptureOptions {
   nSink: number;
   tSub: number;
   chunk?: number;
-  /** layers (default) or chunks; see PrefillMode. Does not change the output beyond float rounding. */
+  /** layers (default), chunks or loop; see PrefillMode. Does not change the output beyond float rounding. */
   prefill?: PrefillMode;
   seed: number;
   ep: EpChoice;
