@@ -1,8 +1,10 @@
 // One capture measurement in its own process, so its peak RSS is its own:
 // node bench-capture-child.mjs MODEL_DIR N_TOKENS T_SUB CHUNK THREADS [MODE] -> JSON on stdout
-// MODE: chunks (default; chunk by chunk through all layers) or layers (layer by layer).
+// MODE: chunks (default; chunk by chunk through all layers), layers (layer by layer) or loop
+// (chunk by chunk inside one onnxruntime run: the KV cache stays in onnxruntime).
 import { createCaptureSession, closeCaptureSession } from '../dist/model/session.js';
 import { createLayerSession, closeLayerSession } from '../dist/model/layer-session.js';
+import { createLoopSession, closeLoopSession, runLoopPrefill } from '../dist/model/loop-session.js';
 import { prefillCapture } from '../dist/capture/prefill.js';
 import { prefillByLayers } from '../dist/capture/layer-prefill.js';
 import { samplePositions } from '../dist/capture/positions.js';
@@ -13,7 +15,7 @@ const ids = new Int32Array(n);
 for (let i = 0; i < n; i++) ids[i] = (i * 7919 + 13) % 500;
 const positions = samplePositions(n, 16, Number(tSub), 0, 'bench', 0);
 const opts = { ep: 'cpu', threads: Number(threads), warn: () => {} };
-let run, close, hostKvBytes;
+let run, close, hostKvBytes, ortKvBytes = 0;
 if (mode === 'layers') {
   const s = await createLayerSession(modelDir, opts);
   run = async (x, p, c) => {
@@ -22,6 +24,15 @@ if (mode === 'layers') {
     return r.buffers;
   };
   close = () => closeLayerSession(s);
+} else if (mode === 'loop') {
+  const s = await createLoopSession(modelDir, opts);
+  run = (x, p, c) => runLoopPrefill(s, x, p, c);
+  close = () => closeLoopSession(s);
+  // nothing is carried on the JS side: the cache lives in onnxruntime's memory (the device's
+  // on a GPU; on the CPU its arena, so it still counts in the RSS)
+  hostKvBytes = 0;
+  const g = s.geometry;
+  ortKvBytes = g.nLayers * 2 * n * g.nKvHeads * g.headDim * 4; // the bench models are float32
 } else {
   const s = await createCaptureSession(modelDir, opts);
   run = (x, p, c) => prefillCapture(s, x, p, c);
@@ -41,4 +52,4 @@ const cpu = process.cpuUsage(cpu0);
 const cpuSeconds = (cpu.user + cpu.system) / 1e6;
 const sysSeconds = cpu.system / 1e6;
 await close();
-console.log(JSON.stringify({ seconds, cpuSeconds, sysSeconds, tokensPerSecond: n / seconds, peakRssBytes: process.resourceUsage().maxRSS * 1024, hostKvBytes, rows: buffers.queries.length }));
+console.log(JSON.stringify({ seconds, cpuSeconds, sysSeconds, tokensPerSecond: n / seconds, peakRssBytes: process.resourceUsage().maxRSS * 1024, hostKvBytes, ortKvBytes, rows: buffers.queries.length }));

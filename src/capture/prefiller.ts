@@ -1,6 +1,7 @@
 import { UserError } from '../errors.js';
 import type { ModelGeometry } from '../model/config.js';
 import { closeLayerSession, createLayerSession } from '../model/layer-session.js';
+import { closeLoopSession, createLoopSession, runLoopPrefill } from '../model/loop-session.js';
 import { closeCaptureSession, createCaptureSession, type CaptureSessionOptions } from '../model/session.js';
 import type { CaptureBuffers } from './assemble.js';
 import { prefillByLayers } from './layer-prefill.js';
@@ -11,11 +12,14 @@ import { prefillCapture, type PrefillProgress } from './prefill.js';
  *  - `layers`: layer by layer, each over the prompt in chunks; the host holds the residual
  *    stream and one layer's KV cache (grows with prompt length only);
  *  - `chunks`: chunk by chunk through the whole model; the host holds every layer's KV cache
- *    (grows with prompt length x layers).
- * Both give the same rows up to float rounding; `--chunk 0` is the one-pass graph of either.
+ *    (grows with prompt length x layers);
+ *  - `loop`: chunk by chunk through the whole model inside ONE onnxruntime run (an ONNX Loop
+ *    carries the KV cache), so only the ids and the gathered rows cross to the host; on a
+ *    GPU the cache stays in device memory, on the CPU it is in onnxruntime's arena.
+ * All give the same rows up to float rounding; `--chunk 0` is the one-pass graph of any.
  */
-export type PrefillMode = 'layers' | 'chunks';
-export const PREFILL_MODES = ['layers', 'chunks'] as const;
+export type PrefillMode = 'layers' | 'chunks' | 'loop';
+export const PREFILL_MODES = ['layers', 'chunks', 'loop'] as const;
 
 /** One open model that prefills prompts into corpus rows, whatever the mode. */
 export interface Prefiller {
@@ -40,6 +44,21 @@ export async function openPrefiller(modelDir: string, mode: PrefillMode, chunk: 
       ep: s.ep,
       prefill: async (ids, positions, onProgress) => (await prefillByLayers(s, ids, positions, chunk, onProgress)).buffers,
       close: () => closeLayerSession(s),
+    };
+  }
+  if (mode === 'loop' && chunk > 0) {
+    const s = await createLoopSession(modelDir, opts);
+    return {
+      mode,
+      geometry: s.geometry,
+      ep: s.ep,
+      // one run per prompt: progress (and an abort) can only be seen once it returns
+      prefill: async (ids, positions, onProgress) => {
+        const rows = await runLoopPrefill(s, ids, positions, chunk);
+        onProgress?.({ tokensDone: ids.length, kLen: ids.length });
+        return rows;
+      },
+      close: () => closeLoopSession(s),
     };
   }
   const onePass = chunk === 0;

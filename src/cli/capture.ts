@@ -56,7 +56,8 @@ export function registerCapture(program: Command): void {
     .option(
       '--prefill <mode>',
       'layers: run the model layer by layer, each over the prompt in --chunk chunks, holding one layer\'s KV cache on the host; ' +
-        'chunks: chunk by chunk through all layers, holding every layer\'s KV cache (same rows up to float rounding)',
+        'chunks: chunk by chunk through all layers, holding every layer\'s KV cache; ' +
+        'loop: chunk by chunk through all layers inside one onnxruntime run, the KV cache never leaving onnxruntime (same rows up to float rounding)',
       choiceArg(PREFILL_MODES),
       DEFAULT_PREFILL,
     )
@@ -101,6 +102,9 @@ export function captureOptionsFromFlags(flags: CaptureFlags, explicit: (name: st
   }
   if (flags.chunk === 0 && flags.prefill === 'layers' && explicit('prefill')) {
     throw new UserError('--chunk 0 prefills the whole graph in one pass, not layer by layer: drop --prefill layers or give --chunk N > 0');
+  }
+  if (flags.chunk === 0 && flags.prefill === 'loop' && explicit('prefill')) {
+    throw new UserError('--chunk 0 prefills the whole graph in one pass, not in a loop over chunks: drop --prefill loop or give --chunk N > 0');
   }
   const promptIdx = flags.promptIdx ?? Array.from({ length: flags.prompts }, (_, i) => i);
   return {

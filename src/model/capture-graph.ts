@@ -8,6 +8,7 @@ import { ModelProtoSchema, TensorProto_DataLocation, type ModelProto } from 'onn
 import { UserError } from '../errors.js';
 import { geometryOf, readModelConfig, type ModelGeometry } from './config.js';
 import { rewriteForCapture, SURGERY_VERSION, type SurgeryOptions, type SurgeryStats } from './capture-surgery.js';
+import { LOOP_GRAPH_VERSION, rewriteForLoop } from './loop-graph.js';
 
 /** Where a capture graph is, whether it came from the cache, and what the rewrite did. */
 export interface CaptureGraph {
@@ -76,7 +77,7 @@ export async function readModelProto(path: string): Promise<{ model: ModelProto;
  * model's folder, so such a graph names the real data files and is loaded from bytes with
  * `externalDataDir` as the initializer folder.
  */
-export async function ensureCaptureGraph(modelDir: string, opts: SurgeryOptions & PlacementOptions): Promise<CaptureGraph> {
+export async function ensureCaptureGraph(modelDir: string, opts: SurgeryOptions & PlacementOptions & { loop?: boolean }): Promise<CaptureGraph> {
   const started = performance.now();
   const geometry = geometryOf(await readModelConfig(modelDir));
   const sourcePath = resolve(await findOnnxFile(modelDir));
@@ -85,10 +86,11 @@ export async function ensureCaptureGraph(modelDir: string, opts: SurgeryOptions 
   const data = await resolveExternalData(model, sourceDir);
   const key = createHash('sha256')
     .update(bytes)
-    .update(JSON.stringify({ v: SURGERY_VERSION, withKeys: opts.withKeys, onePass: opts.onePass ?? false, geometry, data: data.symlinked ? [...data.renames] : [] }))
+    // the loop version only enters loop graphs' keys, so the other graphs' keys stay as they were
+    .update(JSON.stringify({ v: SURGERY_VERSION, withKeys: opts.withKeys, onePass: opts.onePass ?? false, geometry, data: data.symlinked ? [...data.renames] : [], ...(opts.loop ? { loop: LOOP_GRAPH_VERSION } : {}) }))
     .digest('hex')
     .slice(0, 16);
-  const fileName = `${PREFIX}${key}${opts.withKeys ? '-keys' : ''}${opts.onePass ? '-onepass' : ''}.onnx`;
+  const fileName = `${PREFIX}${key}${opts.withKeys ? '-keys' : ''}${opts.onePass ? '-onepass' : ''}${opts.loop ? '-loop' : ''}.onnx`;
   const besideSource = join(sourceDir, fileName);
   // per folder, so graphs of two folders with the same architecture never collide
   const folderKey = createHash('sha256').update(sourcePath).update(key).digest('hex').slice(0, 16);
@@ -97,7 +99,9 @@ export async function ensureCaptureGraph(modelDir: string, opts: SurgeryOptions 
   const target = useCache ? inCache : besideSource;
   const found = { sourcePath, externalDataDir: data.dir, geometry };
   if (existsSync(target)) return { ...found, path: target, cached: true, rewriteMs: performance.now() - started };
-  const stats = rewriteForCapture(model, geometry, { withKeys: opts.withKeys, onePass: opts.onePass });
+  let stats: SurgeryStats | undefined;
+  if (opts.loop) rewriteForLoop(model, geometry, { withKeys: opts.withKeys });
+  else stats = rewriteForCapture(model, geometry, { withKeys: opts.withKeys, onePass: opts.onePass });
   if (data.symlinked) renameLocations(model, data.renames);
   const out = toBinary(ModelProtoSchema, model);
   await mkdir(dirname(target), { recursive: true });

@@ -62,6 +62,12 @@ export interface SurgeryOptions {
   onePass?: boolean;
   /** name each layer's captures LAYER_CAPTURE_IO instead of concatenating them (for layer slicing) */
   perLayer?: boolean;
+  /**
+   * keep the export's own cache signature (past_key_values.N.* in, present.N.* = past + chunk
+   * out) for every export, as around fused attention: the body of the loop graph, where the
+   * cache is carried inside onnxruntime and the host never sees it (see loop-graph.ts)
+   */
+  exportCache?: boolean;
 }
 
 /** Node counts of a rewrite, for reports and tests. */
@@ -169,7 +175,7 @@ export function rewriteForCapture(model: ModelProto, g: ModelGeometry, opts: Sur
   const fusedPast = (ix.consumers.get(CACHE_IO.exportPast(0, 'key')) ?? []).some((n) => FUSED_ATTENTION.has(n.opType));
   if (opts.onePass) {
     graph.output = [];
-  } else if (fusedPast) {
+  } else if (fusedPast || opts.exportCache) {
     const presentNames = new Set(taps.flatMap((t) => [t.present.key, t.present.value]));
     graph.output = graph.output.filter((o) => presentNames.has(o.name));
   } else {

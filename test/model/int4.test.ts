@@ -9,6 +9,7 @@ import { closeCaptureSession, createCaptureSession, emptyKvCache, runChunk } fro
 import { closeLayerSession, createLayerSession } from '../../src/model/layer-session.js';
 import { prefillByLayers } from '../../src/capture/layer-prefill.js';
 import { prefillCapture } from '../../src/capture/prefill.js';
+import { closeLoopSession, createLoopSession, runLoopPrefill } from '../../src/model/loop-session.js';
 import { fromHalfArray } from '../../src/model/half.js';
 import { DT, makeNode, rawTensor } from '../../src/model/onnx-graph.js';
 import { referenceForward } from './reference-llama.js';
@@ -114,5 +115,11 @@ describe('surgery on an int4 (MatMulNBits) genai export', () => {
     // the same kernels on the same inputs: identical bits
     expect(Array.from(layered.hidden)).toEqual(Array.from(chunked.hidden));
     expect(Array.from(layered.queries)).toEqual(Array.from(chunked.queries));
+    // and inside one Loop run (MatMulNBits reading outer-scope weights from the body)
+    const lp = await createLoopSession(dir, { ep: 'cpu', threads: 1 });
+    const looped = await runLoopPrefill(lp, ids, positions, 6);
+    await closeLoopSession(lp);
+    expect(Array.from(looped.hidden)).toEqual(Array.from(chunked.hidden));
+    expect(Array.from(looped.queries)).toEqual(Array.from(chunked.queries));
   });
 });

@@ -9,6 +9,7 @@ import { closeCaptureSession, createCaptureSession, emptyKvCache, runChunk } fro
 import { fromHalfArray } from '../../src/model/half.js';
 import { closeLayerSession, createLayerSession } from '../../src/model/layer-session.js';
 import { prefillByLayers } from '../../src/capture/layer-prefill.js';
+import { closeLoopSession, createLoopSession, runLoopPrefill } from '../../src/model/loop-session.js';
 import { DT, floatTensor, int64Tensor, makeNode } from '../../src/model/onnx-graph.js';
 import { referenceForward } from './reference-llama.js';
 
@@ -60,6 +61,12 @@ async function capture(dir: string) {
     queries.set(layered.subarray(((l * nq + h) * P + i) * d, ((l * nq + h) * P + i + 1) * d), (l * P + i) * nq * d + h * d);
   expect(excess(fromHalfArray(buffers.hidden), got.hidden), 'layer-streamed hidden').toBeLessThan(1e-4);
   expect(excess(queries, got.queries), 'layer-streamed queries').toBeLessThan(1e-4);
+  // and the loop graph (one run, the same uneven chunks) builds its body from every variant
+  const lp = await createLoopSession(dir, { ep: 'cpu', threads: 1 });
+  const looped = await runLoopPrefill(lp, Int32Array.from(ids), Int32Array.from(positions), 10);
+  await closeLoopSession(lp);
+  expect(excess(fromHalfArray(looped.hidden), fromHalfArray(buffers.hidden)), 'loop hidden').toBeLessThan(1e-4);
+  expect(excess(fromHalfArray(looped.queries), layered), 'loop queries').toBeLessThan(1e-4);
   return got;
 }
 
