@@ -68,6 +68,50 @@ export async function readModelProto(path: string): Promise<{ model: ModelProto;
   }
 }
 
+/** An export read for rewriting, with where the graphs derived from it are placed. */
+export interface ExportSource {
+  geometry: ModelGeometry;
+  sourcePath: string;
+  sourceDir: string;
+  model: ModelProto;
+  data: Awaited<ReturnType<typeof resolveExternalData>>;
+  /** 16 hex digits over the export's bytes, where its data really lives and `keyParts` */
+  key: string;
+  /** the folder derived graphs go to: beside the export when writable, else the cache */
+  folder: string;
+}
+
+/** Reads a model folder's export and keys and places the graphs derived from it (see ensureCaptureGraph). */
+export async function openExportSource(modelDir: string, keyParts: Record<string, unknown>, location: PlacementOptions['location']): Promise<ExportSource> {
+  const geometry = geometryOf(await readModelConfig(modelDir));
+  const sourcePath = resolve(await findOnnxFile(modelDir));
+  const sourceDir = dirname(sourcePath);
+  const { model, bytes } = await readModelProto(sourcePath);
+  const data = await resolveExternalData(model, sourceDir);
+  const key = createHash('sha256')
+    .update(bytes)
+    .update(JSON.stringify({ ...keyParts, geometry, data: data.symlinked ? [...data.renames] : [] }))
+    .digest('hex')
+    .slice(0, 16);
+  // per folder, so graphs of two folders with the same architecture never collide
+  const folderKey = createHash('sha256').update(sourcePath).update(key).digest('hex').slice(0, 16);
+  const useCache = location === 'cache' || data.symlinked || !(await writable(sourceDir));
+  const folder = useCache ? join(captureCacheDir(), 'capture-graphs', folderKey) : sourceDir;
+  return { geometry, sourcePath, sourceDir, model, data, key, folder };
+}
+
+/** Writes a file under a temporary name and renames it into place (never half a graph). */
+export async function writeAtomic(target: string, bytes: Uint8Array): Promise<void> {
+  const tmp = `${target}.tmp-${process.pid}`;
+  try {
+    await writeFile(tmp, bytes);
+    await rename(tmp, target);
+  } catch (e) {
+    await rm(tmp, { force: true });
+    throw e;
+  }
+}
+
 /**
  * Return the capture graph of a model folder, rewriting the export only when no graph for
  * this source (sha256 of its .onnx bytes and where its data really lives), options and
@@ -79,40 +123,19 @@ export async function readModelProto(path: string): Promise<{ model: ModelProto;
  */
 export async function ensureCaptureGraph(modelDir: string, opts: SurgeryOptions & PlacementOptions & { loop?: boolean }): Promise<CaptureGraph> {
   const started = performance.now();
-  const geometry = geometryOf(await readModelConfig(modelDir));
-  const sourcePath = resolve(await findOnnxFile(modelDir));
-  const sourceDir = dirname(sourcePath);
-  const { model, bytes } = await readModelProto(sourcePath);
-  const data = await resolveExternalData(model, sourceDir);
-  const key = createHash('sha256')
-    .update(bytes)
-    // the loop version only enters loop graphs' keys, so the other graphs' keys stay as they were
-    .update(JSON.stringify({ v: SURGERY_VERSION, withKeys: opts.withKeys, onePass: opts.onePass ?? false, geometry, data: data.symlinked ? [...data.renames] : [], ...(opts.loop ? { loop: LOOP_GRAPH_VERSION } : {}) }))
-    .digest('hex')
-    .slice(0, 16);
-  const fileName = `${PREFIX}${key}${opts.withKeys ? '-keys' : ''}${opts.onePass ? '-onepass' : ''}${opts.loop ? '-loop' : ''}.onnx`;
-  const besideSource = join(sourceDir, fileName);
-  // per folder, so graphs of two folders with the same architecture never collide
-  const folderKey = createHash('sha256').update(sourcePath).update(key).digest('hex').slice(0, 16);
-  const inCache = join(captureCacheDir(), 'capture-graphs', folderKey, fileName);
-  const useCache = opts.location === 'cache' || data.symlinked || !(await writable(sourceDir));
-  const target = useCache ? inCache : besideSource;
-  const found = { sourcePath, externalDataDir: data.dir, geometry };
+  // the loop version only enters loop graphs' keys, so the other graphs' keys stay as they were
+  const src = await openExportSource(modelDir, { v: SURGERY_VERSION, withKeys: opts.withKeys, onePass: opts.onePass ?? false, ...(opts.loop ? { loop: LOOP_GRAPH_VERSION } : {}) }, opts.location);
+  const { model, data, geometry } = src;
+  const fileName = `${PREFIX}${src.key}${opts.withKeys ? '-keys' : ''}${opts.onePass ? '-onepass' : ''}${opts.loop ? '-loop' : ''}.onnx`;
+  const target = join(src.folder, fileName);
+  const found = { sourcePath: src.sourcePath, externalDataDir: data.dir, geometry };
   if (existsSync(target)) return { ...found, path: target, cached: true, rewriteMs: performance.now() - started };
   let stats: SurgeryStats | undefined;
   if (opts.loop) rewriteForLoop(model, geometry, { withKeys: opts.withKeys });
   else stats = rewriteForCapture(model, geometry, { withKeys: opts.withKeys, onePass: opts.onePass });
   if (data.symlinked) renameLocations(model, data.renames);
-  const out = toBinary(ModelProtoSchema, model);
   await mkdir(dirname(target), { recursive: true });
-  const tmp = `${target}.tmp-${process.pid}`;
-  try {
-    await writeFile(tmp, out);
-    await rename(tmp, target);
-  } catch (e) {
-    await rm(tmp, { force: true });
-    throw e;
-  }
+  await writeAtomic(target, toBinary(ModelProtoSchema, model));
   return { ...found, path: target, cached: false, stats, rewriteMs: performance.now() - started };
 }
 

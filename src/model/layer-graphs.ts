@@ -1,12 +1,11 @@
-import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
-import { dirname, join, resolve } from 'node:path';
+import { mkdir, readFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { toBinary } from '@bufbuild/protobuf';
 import { ModelProtoSchema } from 'onnx-buf';
-import { captureCacheDir, findOnnxFile, PREFIX, readModelProto, renameLocations, resolveExternalData, writable, type PlacementOptions } from './capture-graph.js';
+import { openExportSource, PREFIX, renameLocations, writeAtomic, type PlacementOptions } from './capture-graph.js';
 import { SURGERY_VERSION } from './capture-surgery.js';
-import { geometryOf, readModelConfig, type ModelGeometry } from './config.js';
+import type { ModelGeometry } from './config.js';
 import { LAYER_SLICE_VERSION, sliceByLayer, type LayerSliceIo } from './layer-slices.js';
 import { layerSwitchModel } from './layer-switch.js';
 
@@ -43,20 +42,10 @@ interface Manifest {
  */
 export async function ensureLayerGraphs(modelDir: string, opts: { withKeys: boolean } & PlacementOptions): Promise<LayerGraphs> {
   const started = performance.now();
-  const geometry = geometryOf(await readModelConfig(modelDir));
-  const sourcePath = resolve(await findOnnxFile(modelDir));
-  const sourceDir = dirname(sourcePath);
-  const { model, bytes } = await readModelProto(sourcePath);
-  const data = await resolveExternalData(model, sourceDir);
-  const key = createHash('sha256')
-    .update(bytes)
-    .update(JSON.stringify({ v: SURGERY_VERSION, layers: LAYER_SLICE_VERSION, withKeys: opts.withKeys, geometry, data: data.symlinked ? [...data.renames] : [] }))
-    .digest('hex')
-    .slice(0, 16);
-  const stem = `${PREFIX}${key}${opts.withKeys ? '-keys' : ''}-layers`;
-  const folderKey = createHash('sha256').update(sourcePath).update(key).digest('hex').slice(0, 16);
-  const useCache = opts.location === 'cache' || data.symlinked || !(await writable(sourceDir));
-  const dir = useCache ? join(captureCacheDir(), 'capture-graphs', folderKey) : sourceDir;
+  const src = await openExportSource(modelDir, { v: SURGERY_VERSION, layers: LAYER_SLICE_VERSION, withKeys: opts.withKeys }, opts.location);
+  const { model, data, geometry, sourcePath } = src;
+  const stem = `${PREFIX}${src.key}${opts.withKeys ? '-keys' : ''}-layers`;
+  const dir = src.folder;
   const manifestPath = join(dir, `${stem}.json`);
   const found = { sourcePath, externalDataDir: data.dir, geometry };
   if (existsSync(manifestPath)) {
@@ -78,13 +67,3 @@ export async function ensureLayerGraphs(modelDir: string, opts: { withKeys: bool
   return { ...found, path: join(dir, file), io: slices.io, residualWidth, seqMajorCache: slices.seqMajorCache, cached: false, rewriteMs: performance.now() - started };
 }
 
-async function writeAtomic(target: string, bytes: Uint8Array): Promise<void> {
-  const tmp = `${target}.tmp-${process.pid}`;
-  try {
-    await writeFile(tmp, bytes);
-    await rename(tmp, target);
-  } catch (e) {
-    await rm(tmp, { force: true });
-    throw e;
-  }
-}
