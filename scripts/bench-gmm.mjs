@@ -30,16 +30,21 @@ X = np.fromfile(sys.argv[1], dtype=np.float32).reshape(n, d)
 print(' '.join('%.4f' % GaussianMixture(k, reg_covar=reg, random_state=s).fit(X).score(X) for s in range(seeds)))
 `;
 
+// the timed region is the fits alone (their final E-step included, as ours): score and bic
+// are each another pass over the data, taken after the clock stops; best of `reps` sweeps
 const SKLEARN = `
 import json, sys, time, numpy as np
 from sklearn.mixture import GaussianMixture
 n, d, kmax, reg, tol, max_iter, n_init = int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), float(sys.argv[5]), float(sys.argv[6]), int(sys.argv[7]), int(sys.argv[8])
+reps = int(sys.argv[9]) if len(sys.argv) > 9 else 1
 X = np.fromfile(sys.argv[1], dtype=np.float32).reshape(n, d)
-t = time.perf_counter(); out = []
-for k in range(1, kmax + 1):
-    g = GaussianMixture(k, covariance_type='full', reg_covar=reg, tol=tol, max_iter=max_iter, n_init=n_init, random_state=0).fit(X)
-    out.append(dict(k=k, ll=float(g.score(X)), bic=float(g.bic(X)), n_iter=int(g.n_iter_)))
-print(json.dumps(dict(seconds=time.perf_counter() - t, fits=out)))
+best = float('inf')
+for _ in range(reps):
+    t = time.perf_counter()
+    gs = [GaussianMixture(k, covariance_type='full', reg_covar=reg, tol=tol, max_iter=max_iter, n_init=n_init, random_state=0).fit(X) for k in range(1, kmax + 1)]
+    best = min(best, time.perf_counter() - t)
+out = [dict(k=k + 1, ll=float(g.score(X)), bic=float(g.bic(X)), n_iter=int(g.n_iter_)) for k, g in enumerate(gs)]
+print(json.dumps(dict(seconds=best, fits=out)))
 `;
 
 // a worker sweeps its own copy of the data with a single onnxruntime thread: the corpus mode,
@@ -97,7 +102,7 @@ export async function run() {
   const d = Number(process.env.GMM_BENCH_D ?? 128);
   const kMax = Number(process.env.GMM_BENCH_KMAX ?? 10);
   const separation = Number(process.env.GMM_BENCH_SEP ?? 4);
-  const reps = Number(process.env.GMM_BENCH_REPS ?? 1);
+  const reps = Number(process.env.GMM_BENCH_REPS ?? 3); // best of reps for both sides
   const opts = { kMax, tol: 1e-3, maxIter: 100, nInit: 1, regCovar: 1e-6, seed: 0 };
   const truth = plantedMixture({ k: 5, d, separation, anisotropy: 0.7, weights: [3, 2, 2, 1.5, 1], seed: 11 });
   const { X } = sampleGmm(truth, n, 12, 'float32');
@@ -134,7 +139,7 @@ export async function run() {
     const peak = spawnSync('/usr/bin/python3', ['-c', SGEMM_PEAK], { encoding: 'utf8' });
     if (peak.status !== 0) throw new Error(`numpy sgemm run failed: ${peak.stderr}`);
     sk_peak = Number(peak.stdout.trim());
-    const p = spawnSync('/usr/bin/python3', ['-c', SKLEARN, ...args], { encoding: 'utf8', maxBuffer: 1 << 26 });
+    const p = spawnSync('/usr/bin/python3', ['-c', SKLEARN, ...args, String(reps)], { encoding: 'utf8', maxBuffer: 1 << 26 });
     if (p.status !== 0) throw new Error(`scikit-learn run failed (apt-get install python3-sklearn): ${p.stderr}`);
     sk = JSON.parse(p.stdout.trim().split('\n').pop());
     sk.corpusWall = process.env.GMM_BENCH_SK_CORPUS === '0' ? NaN : await concurrentSklearn(os.cpus().length, args);

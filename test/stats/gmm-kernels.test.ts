@@ -42,6 +42,15 @@ describe.each([1, 3, 5, 13, 130])('ort kernels against the float64 reference ker
       // the scatter is accumulated about each component's mean, so the columns' offset of a
       // few sd costs float32 nothing beyond the product's own rounding
       expect(maxRelErr(a.scatter, e.scatter)).toBeLessThan(tol);
+      // responsibilities as EM has them in high d: each row in one component, the rest ~0
+      // (below the 40 % share of active pairs, so the rows are gathered per component)
+      const Rsparse = Float64Array.from({ length: n * k }, (_, t) => (Math.floor(t / k) % k === t % k ? 1 - 2e-15 : 1e-15));
+      const sumSparse = new Float64Array(k);
+      for (let i = 0; i < n; i++) for (let c = 0; c < k; c++) sumSparse[c] += Rsparse[i * k + c];
+      const as = await ort.weightedMoments(Rsparse, sumSparse, k);
+      const es = await ref.weightedMoments(Rsparse, sumSparse, k);
+      expect(maxRelErr(as.means, es.means)).toBeLessThan(tol);
+      expect(maxRelErr(as.scatter, es.scatter)).toBeLessThan(tol);
       expect(maxRelErr(await ort.crossDot(C, k), await ref.crossDot(C, k))).toBeLessThan(tol);
       expect(maxRelErr(await ort.weightedSums(R, k), await ref.weightedSums(R, k))).toBeLessThan(tol);
       const a2 = await ort.kmeansStep(C, k);

@@ -9,7 +9,19 @@ import * as ort from 'onnxruntime-node';
 import { createGraph, type ElemType } from './onnx-graph.js';
 import type { DataKernels, KernelOptions } from './types.js';
 
-type GraphKind = 'mahalanobis' | 'whiten' | 'moments' | 'crossdot' | 'kmeans' | 'sums';
+type GraphKind = 'mahalanobis' | 'whiten' | 'moments' | 'scatter1' | 'crossdot' | 'kmeans' | 'sums';
+
+/**
+ * A responsibility at or below this adds nothing the float32 products could hold: the sparse
+ * M-step leaves such rows out of a component's scatter (n * 1e-12 effective points at most).
+ */
+const NEGLIGIBLE_RESPONSIBILITY = 1e-12;
+/**
+ * The sparse M-step (rows gathered per component, full d x d products) runs when the active
+ * (row, component) pairs are at most this share of n k; the blocked dense products skip 3/8
+ * of the work, and gathering has its own cost. In d = 128 a row is active in 1-1.5 components.
+ */
+const SPARSE_SHARE = 0.4;
 
 /**
  * Column blocks of the triangular products. x U_k with U_k upper triangular only needs the
@@ -54,6 +66,14 @@ function buildGraph(kind: GraphKind, d: number, elem: ElemType): Uint8Array {
     const Xa = g.input('Xa', elem, ['n', d + 1]);
     const Wa = g.input('Wa', elem, [d + 1, 'm']);
     g.output(g.node('MatMul', [Xa, Wa]), elem, ['n', 'm']);
+  } else if (kind === 'scatter1') {
+    // one component's rows G [m, d] with their responsibilities r [m, 1] about its centre
+    // mu [1, d]: G^T (r (*) (G - mu)), the scatter about mu (up to the centre correction)
+    const G = g.input('G', elem, ['m', d]);
+    const r = g.input('r', elem, ['m', 1]);
+    const mu = g.input('mu', elem, [1, d]);
+    const RX = g.node('Mul', [r, g.node('Sub', [G, mu])]);
+    g.output(g.node('MatMul', [g.node('Transpose', [G], { perm: [1, 0] }), RX]), elem, [d, d]);
   } else if (kind === 'moments') {
     const cuts = columnBlocks(d, M_BLOCKS);
     const B = cuts.length - 1;
@@ -203,6 +223,62 @@ export function createOrtKernels(X: Float32Array | Float64Array, n: number, d: n
     return out[s.outputNames[0]].data as Float32Array | Float64Array;
   };
 
+  /**
+   * The M-step's moments from each component's active rows only (responsibility above
+   * NEGLIGIBLE_RESPONSIBILITY): first moments in float64 here, the scatter about them by one
+   * product per component. Same centring correction as the dense path.
+   */
+  const sparseMoments = async (R: Float64Array, sumR: Float64Array, k: number) => {
+    const s = await get('scatter1');
+    const means = new Float64Array(k * d);
+    const scatter = new Float64Array(k * d * d);
+    for (let c = 0; c < k; c++) {
+      let m = 0;
+      for (let i = 0; i < n; i++) if (R[i * k + c] > NEGLIGIBLE_RESPONSIBILITY) m++;
+      const G = alloc(m * d);
+      const r = alloc(m);
+      const first = new Float64Array(d);
+      for (let i = 0, row = 0; i < n; i++) {
+        const ri = R[i * k + c];
+        if (!(ri > NEGLIGIBLE_RESPONSIBILITY)) continue;
+        r[row] = ri;
+        for (let j = 0; j < d; j++) {
+          const v = X[i * d + j];
+          G[row * d + j] = v;
+          first[j] += ri * v;
+        }
+        row++;
+      }
+      for (let j = 0; j < d; j++) means[c * d + j] = first[j] / sumR[c];
+      const mu = toElem(means.subarray(c * d, (c + 1) * d), elem);
+      const o = c * d * d;
+      if (m > 0) {
+        const out = await s.run({ G: new ort.Tensor(elem, G, [m, d]), r: new ort.Tensor(elem, r, [m, 1]), mu: new ort.Tensor(elem, mu, [1, d]) });
+        scatter.set(out[s.outputNames[0]].data as Float32Array | Float64Array, o);
+      }
+      correctCentre(scatter, o, mu, first, means.subarray(c * d, (c + 1) * d), sumR[c]);
+    }
+    return { means, scatter };
+  };
+
+  /**
+   * sum r (x - m)(x - m)^T = P - m (s - N m)^T for the centre m the product used (P = sum r x
+   * (x - m)^T); moving it to the float64 mean costs N (mean - m)(mean - m)^T. Reads P's lower
+   * triangle, writes the symmetric result.
+   */
+  const correctCentre = (scatter: Float64Array, o: number, mu: ArrayLike<number>, firstSums: ArrayLike<number>, mean: ArrayLike<number>, N: number) => {
+    for (let a = 0; a < d; a++) {
+      const ma = mu[a];
+      const da = mean[a] - ma;
+      for (let bb = 0; bb <= a; bb++) {
+        const mb = mu[bb];
+        const v = scatter[o + a * d + bb] - ma * (firstSums[bb] - N * mb) - N * da * (mean[bb] - mb);
+        scatter[o + a * d + bb] = v;
+        scatter[o + bb * d + a] = v;
+      }
+    }
+  };
+
   return {
     n,
     d,
@@ -233,6 +309,9 @@ export function createOrtKernels(X: Float32Array | Float64Array, n: number, d: n
       return runWhiten(W, b, k);
     },
     async weightedMoments(R, sumR, k) {
+      let active = 0;
+      for (let t = 0; t < n * k; t++) if (R[t] > NEGLIGIBLE_RESPONSIBILITY) active++;
+      if (active <= SPARSE_SHARE * n * k) return sparseMoments(R, sumR, k);
       const Rt = new ort.Tensor(elem, toElem(R, elem), [n, k]);
       // first moments, then the scatter about them
       const sumsSession = await get('sums');
@@ -270,21 +349,9 @@ export function createOrtKernels(X: Float32Array | Float64Array, n: number, d: n
           }
         }
       }
-      // sum r (x - m)(x - m)^T = P - m (s - N m)^T for the centre m the graph used; moving it to
-      // the float64 mean costs N (mean - m)(mean - m)^T. Lower triangle, then mirrored.
       for (let c = 0; c < k; c++) {
-        const o = c * d * d;
-        const N = sumR[c];
-        for (let a = 0; a < d; a++) {
-          const ma = mu[c * d + a];
-          const da = means[c * d + a] - ma;
-          for (let bb = 0; bb <= a; bb++) {
-            const mb = mu[c * d + bb];
-            const v = scatter[o + a * d + bb] - ma * (firstSums[c * d + bb] - N * mb) - N * da * (means[c * d + bb] - mb);
-            scatter[o + a * d + bb] = v;
-            scatter[o + bb * d + a] = v;
-          }
-        }
+        const at = (v: ArrayLike<number>) => (v as Float64Array).subarray(c * d, (c + 1) * d);
+        correctCentre(scatter, c * d * d, at(mu), at(firstSums), at(means), sumR[c]);
       }
       return { means, scatter };
     },
