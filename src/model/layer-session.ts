@@ -5,7 +5,7 @@ import type { ModelGeometry } from './config.js';
 import { appendHeadMajor, toHeadMajor } from './kv-layout.js';
 import { ensureLayerGraphs, type LayerGraphs } from './layer-graphs.js';
 import { SWITCH_IO } from './layer-switch.js';
-import { openSession, type CaptureSessionOptions } from './session.js';
+import { chunkIndexFeeds, openSession, type CaptureSessionOptions } from './session.js';
 
 /** One onnxruntime session over the model's layer-switch graph: any layer per run. */
 export interface LayerSession {
@@ -92,26 +92,14 @@ export async function runLayerChunk(s: LayerSession, state: LayerState, input: L
   const session = s.session;
   const { hiddenSize, nKvHeads: H, headDim: D } = s.geometry;
   const row = H * D;
-  const P = input.capturePositions.length;
-  const positions = new BigInt64Array(P);
-  for (let i = 0; i < P; i++) {
-    const p = input.capturePositions[i]!;
-    if (!Number.isInteger(p) || p < 0 || p >= n) throw new RangeError(`runLayerChunk: capture position ${p} outside the chunk [0, ${n})`);
-    positions[i] = BigInt(p);
-  }
-  const ids = new BigInt64Array(n);
-  const positionIds = new BigInt64Array(n);
-  for (let i = 0; i < n; i++) {
-    ids[i] = BigInt(input.ids[start + i]!);
-    positionIds[i] = BigInt(start + i);
-  }
+  const index = chunkIndexFeeds(input.ids.subarray(start, start + n), start, input.capturePositions, 'runLayerChunk');
   // input_ids and attention_mask are read for their shapes too (mask, sequence lengths)
   const offered: Record<string, ort.Tensor> = {
     [SWITCH_IO.layer]: new ort.Tensor('int64', BigInt64Array.of(BigInt(layer)), []),
-    input_ids: new ort.Tensor('int64', ids, [1, n]),
-    attention_mask: new ort.Tensor('int64', new BigInt64Array(start + n).fill(1n), [1, start + n]),
-    position_ids: new ort.Tensor('int64', positionIds, [1, n]),
-    [CAPTURE_IO.positions]: new ort.Tensor('int64', positions, [P]),
+    input_ids: index.inputIds,
+    attention_mask: index.attentionMask,
+    position_ids: index.positionIds,
+    [CAPTURE_IO.positions]: index.positions,
   };
   if (layer > 0 && !state.residualDims.has(start)) throw new RangeError(`runLayerChunk: layer ${layer} chunk at ${start} has no residual rows from layer ${layer - 1}`);
   // layer 0 embeds input_ids and ignores these inputs: it gets the (unused) rows, shaped right

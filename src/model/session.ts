@@ -166,6 +166,36 @@ function withRoom(s: CaptureSession, cache: KvCache, needed: number): KvCache {
 }
 
 /**
+ * The int64 index inputs of one chunk of `chunkIds.length` tokens that starts at `start`: its
+ * ids, an all-ones mask over past + chunk, its absolute position ids, and the positions
+ * within it to gather (each checked to lie in the chunk; `who` names the caller in errors).
+ */
+export function chunkIndexFeeds(
+  chunkIds: ArrayLike<number>, start: number, capturePositions: ArrayLike<number>, who: string,
+): { inputIds: ort.Tensor; attentionMask: ort.Tensor; positionIds: ort.Tensor; positions: ort.Tensor } {
+  const n = chunkIds.length;
+  const P = capturePositions.length;
+  const positions = new BigInt64Array(P);
+  for (let i = 0; i < P; i++) {
+    const p = capturePositions[i]!;
+    if (!Number.isInteger(p) || p < 0 || p >= n) throw new RangeError(`${who}: capture position ${p} outside the chunk [0, ${n})`);
+    positions[i] = BigInt(p);
+  }
+  const ids = new BigInt64Array(n);
+  const positionIds = new BigInt64Array(n);
+  for (let i = 0; i < n; i++) {
+    ids[i] = BigInt(chunkIds[i]!);
+    positionIds[i] = BigInt(start + i);
+  }
+  return {
+    inputIds: new ort.Tensor('int64', ids, [1, n]),
+    attentionMask: new ort.Tensor('int64', new BigInt64Array(start + n).fill(1n), [1, start + n]),
+    positionIds: new ort.Tensor('int64', positionIds, [1, n]),
+    positions: new ort.Tensor('int64', positions, [P]),
+  };
+}
+
+/**
  * Run one chunk through the capture graph: feeds ids at absolute positions
  * past.length .. past.length+n-1 over the cached past, returns the gathered rows at
  * `capturePositions` (chunk-relative) and the cache extended by this chunk.
@@ -179,25 +209,13 @@ export async function runChunk(s: CaptureSession, input: ChunkInput): Promise<Ch
   if (input.past.keys.length !== s.geometry.nLayers || input.past.values.length !== s.geometry.nLayers || held < start) {
     throw new RangeError(`runChunk: the past cache (${input.past.keys.length} layers, room for ${held} positions) does not match its length ${start} or the model's ${s.geometry.nLayers} layers`);
   }
-  const P = input.capturePositions.length;
-  const positions = new BigInt64Array(P);
-  for (let i = 0; i < P; i++) {
-    const p = input.capturePositions[i]!;
-    if (!Number.isInteger(p) || p < 0 || p >= n) throw new RangeError(`runChunk: capture position ${p} outside the chunk [0, ${n})`);
-    positions[i] = BigInt(p);
-  }
-  const ids = new BigInt64Array(n);
-  const positionIds = new BigInt64Array(n);
-  for (let i = 0; i < n; i++) {
-    ids[i] = BigInt(input.inputIds[i]!);
-    positionIds[i] = BigInt(start + i);
-  }
+  const index = chunkIndexFeeds(input.inputIds, start, input.capturePositions, 'runChunk');
   const feeds: Record<string, ort.Tensor> = {
-    input_ids: new ort.Tensor('int64', ids, [1, n]),
-    attention_mask: new ort.Tensor('int64', new BigInt64Array(start + n).fill(1n), [1, start + n]),
-    [CAPTURE_IO.positions]: new ort.Tensor('int64', positions, [P]),
+    input_ids: index.inputIds,
+    attention_mask: index.attentionMask,
+    [CAPTURE_IO.positions]: index.positions,
   };
-  if (s.takesPositionIds) feeds.position_ids = new ort.Tensor('int64', positionIds, [1, n]);
+  if (s.takesPositionIds) feeds.position_ids = index.positionIds;
   const L = s.geometry.nLayers;
   const { nKvHeads: H, headDim: D } = s.geometry;
   const row = H * D;
