@@ -3,7 +3,7 @@ import { StringStringEntryProtoSchema, type ModelProto, type NodeProto } from 'o
 import { UserError } from '../errors.js';
 import type { ModelGeometry } from './config.js';
 import { findLayerTaps } from './find-projections.js';
-import { indexGraph, nodeReads } from './graph-index.js';
+import { dependencies, indexGraph } from './graph-index.js';
 import { DT, int64Tensor, makeNode, valueInfo } from './onnx-graph.js';
 
 /** Bumped whenever the rewrite changes, so cached capture graphs of older versions are not reused. */
@@ -250,19 +250,7 @@ function sequenceMajorCache(graph: NonNullable<ModelProto['graph']>, taps: Retur
  */
 export function pruneDeadNodes(model: ModelProto): void {
   const graph = model.graph!;
-  const ix = indexGraph(graph);
-  const live = new Set<NodeProto>();
-  const needed = new Set<string>();
-  const stack = graph.output.map((o) => o.name);
-  while (stack.length > 0) {
-    const t = stack.pop()!;
-    if (needed.has(t)) continue;
-    needed.add(t);
-    const n = ix.producer.get(t);
-    if (!n || live.has(n)) continue;
-    live.add(n);
-    for (const r of nodeReads(n)) if (!needed.has(r)) stack.push(r);
-  }
+  const { nodes: live, tensors: needed } = dependencies(graph.output.map((o) => o.name), indexGraph(graph));
   graph.node = graph.node.filter((n) => live.has(n));
   graph.initializer = graph.initializer.filter((t) => needed.has(t.name));
   const produced = new Set(graph.node.flatMap((n) => n.output));

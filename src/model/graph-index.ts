@@ -55,3 +55,23 @@ export function nodeReads(node: NodeProto): string[] {
   }
   return names;
 }
+
+/**
+ * What `roots` depend on, transitively and through subgraph reads: the producing nodes and
+ * every tensor name on the way (graph inputs and initializers included).
+ */
+export function dependencies(roots: Iterable<string>, ix: GraphIndex): { nodes: Set<NodeProto>; tensors: Set<string> } {
+  const nodes = new Set<NodeProto>();
+  const tensors = new Set<string>();
+  const stack = [...roots];
+  while (stack.length > 0) {
+    const t = stack.pop()!;
+    if (tensors.has(t)) continue;
+    tensors.add(t);
+    const n = ix.producer.get(t);
+    if (!n || nodes.has(n)) continue;
+    nodes.add(n);
+    for (const r of nodeReads(n)) if (!tensors.has(r)) stack.push(r);
+  }
+  return { nodes, tensors };
+}

@@ -1,7 +1,6 @@
-import type { NodeProto } from 'onnx-buf';
 import { UserError } from '../errors.js';
 import type { LayerTaps } from './find-projections.js';
-import { nodeReads, type GraphIndex } from './graph-index.js';
+import { dependencies, type GraphIndex } from './graph-index.js';
 
 /** Ops that only read a tensor's shape: their outputs do not carry the token stream. */
 const SHAPE_ONLY = new Set(['Shape', 'Size']);
@@ -30,23 +29,6 @@ export function streamTensors(ix: GraphIndex): Set<string> {
   return stream;
 }
 
-/** Nodes `tensor` depends on (transitively), including through subgraph reads. */
-export function ancestorNodes(tensor: string, ix: GraphIndex): Set<NodeProto> {
-  const seen = new Set<NodeProto>();
-  const stack = [tensor];
-  const visited = new Set<string>();
-  while (stack.length > 0) {
-    const t = stack.pop()!;
-    if (visited.has(t)) continue;
-    visited.add(t);
-    const n = ix.producer.get(t);
-    if (!n || seen.has(n)) continue;
-    seen.add(n);
-    for (const r of nodeReads(n)) stack.push(r);
-  }
-  return seen;
-}
-
 /** Most nodes walked from a norm's output back to the residual stream before giving up. */
 const MAX_NORM_NODES = 64;
 
@@ -66,7 +48,7 @@ const MAX_NORM_NODES = 64;
 export function findResidualCuts(ix: GraphIndex, taps: LayerTaps[]): string[][] {
   const stream = streamTensors(ix);
   return taps.map((tap) => {
-    const anc = ancestorNodes(tap.hidden, ix);
+    const anc = dependencies([tap.hidden], ix).nodes;
     const cut: string[] = [];
     const seen = new Set<string>();
     const frontier = [tap.hidden];
