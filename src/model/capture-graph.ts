@@ -9,6 +9,7 @@ import { UserError } from '../errors.js';
 import { geometryOf, readModelConfig, type ModelGeometry } from './config.js';
 import { rewriteForCapture, SURGERY_VERSION, type SurgeryOptions, type SurgeryStats } from './capture-surgery.js';
 import { LOOP_GRAPH_VERSION, rewriteForLoop } from './loop-graph.js';
+import { tempSuffix } from '../util/temp-name.js';
 
 /** Where a capture graph is, whether it came from the cache, and what the rewrite did. */
 export interface CaptureGraph {
@@ -102,7 +103,8 @@ export async function openExportSource(modelDir: string, keyParts: Record<string
 
 /** Writes a file under a temporary name and renames it into place (never half a graph). */
 export async function writeAtomic(target: string, bytes: Uint8Array): Promise<void> {
-  const tmp = `${target}.tmp-${process.pid}`;
+  // pid, random part and host: concurrent writers (array tasks, several nodes) never share a temporary file
+  const tmp = `${target}.tmp-${tempSuffix()}`;
   try {
     await writeFile(tmp, bytes);
     await rename(tmp, target);

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
-import { join, resolve } from 'node:path';
+import { mkdir, readdir, rename, rm, writeFile } from 'node:fs/promises';
+import { basename, dirname, join, resolve } from 'node:path';
 import { toBinary } from '@bufbuild/protobuf';
 import { ModelProtoSchema } from 'onnx-buf';
 import { UserError } from '../errors.js';
@@ -13,6 +13,7 @@ import { buildGenaiExport } from './export-genai.js';
 import { toHalfArray } from './half.js';
 import { encodeSafetensors } from './safetensors.js';
 import { drawTinyWeights } from './tiny-weights.js';
+import { hostTag, isProcessAlive, parseTempSuffix, tempSuffix } from '../util/temp-name.js';
 
 /** Options of `poc make-tiny-model` (sizes of the model and how to export it). */
 export interface MakeTinyModelOptions {
@@ -148,7 +149,8 @@ export async function makeTinyModel(o: MakeTinyModelOptions): Promise<MakeTinyMo
   const dir = resolve(o.out);
   const files = tinyModelFiles(o);
   await mkdir(dir, { recursive: true });
-  const tmp = [...files.keys()].map((name) => join(dir, `.${name}.tmp-${process.pid}`));
+  const suffix = tempSuffix();
+  const tmp = [...files.keys()].map((name) => join(dir, `.${name}.tmp-${suffix}`));
   try {
     let i = 0;
     for (const [, bytes] of files) await writeFile(tmp[i++]!, bytes);
@@ -181,7 +183,57 @@ export async function ensureTinyModel(opts: Partial<Omit<MakeTinyModelOptions, '
   // keyed by every option: another size or seed is another folder
   const key = createHash('sha256').update(JSON.stringify(Object.entries(o).sort())).digest('hex').slice(0, 12);
   const dir = join(cacheDir, 'tiny-models', `${o.style}-${o.dtype}-L${o.layers}-${key}`);
-  // tokenizer_config.json is renamed into place last: present means complete
-  if (!existsSync(join(dir, 'tokenizer_config.json'))) await makeTinyModel({ ...o, out: dir });
+  if (!isCompleteTinyFolder(dir)) await buildIntoPlace(o, dir);
   return dir;
+}
+
+// tokenizer_config.json is renamed into place last by makeTinyModel: present means complete
+function isCompleteTinyFolder(dir: string): boolean {
+  return existsSync(join(dir, 'tokenizer_config.json'));
+}
+
+/**
+ * Builds the folder under a private name beside `dir` and renames the whole folder into
+ * place, so processes building the same model at once (array tasks sharing a cache, on one
+ * node or several) never write into each other's files, and a reader never sees a folder
+ * with one process's model.onnx and another's half-written data file. The first rename wins;
+ * the others find `dir` complete and drop their copy.
+ */
+async function buildIntoPlace(o: Omit<MakeTinyModelOptions, 'out'>, dir: string): Promise<void> {
+  const parent = dirname(dir);
+  await mkdir(parent, { recursive: true });
+  await removeDeadBuilds(parent, basename(dir));
+  const tmp = `${dir}${BUILD_MARK}${tempSuffix()}`;
+  try {
+    await makeTinyModel({ ...o, out: tmp });
+    for (let attempt = 0; ; attempt++) {
+      try {
+        await rename(tmp, dir);
+        return;
+      } catch (err) {
+        const code = (err as NodeJS.ErrnoException).code;
+        if (code !== 'ENOTEMPTY' && code !== 'EEXIST') throw err;
+        if (isCompleteTinyFolder(dir)) return;
+        if (attempt > 0) throw err;
+        // a half-built folder of an older version of this code: move it aside, then retry
+        const aside = `${dir}${BUILD_MARK}${tempSuffix()}`;
+        await rename(dir, aside).catch(() => undefined);
+        await rm(aside, { recursive: true, force: true });
+      }
+    }
+  } finally {
+    await rm(tmp, { recursive: true, force: true });
+  }
+}
+
+const BUILD_MARK = '.building-';
+
+/** Removes private build folders of `name` left by killed processes of this host (those of other hosts stay: their pids mean nothing here). */
+async function removeDeadBuilds(parent: string, name: string): Promise<void> {
+  const here = hostTag();
+  for (const entry of await readdir(parent).catch(() => [] as string[])) {
+    if (!entry.startsWith(`${name}${BUILD_MARK}`)) continue;
+    const writer = parseTempSuffix(entry.slice(name.length + BUILD_MARK.length));
+    if (writer && writer.host === here && !isProcessAlive(writer.pid)) await rm(join(parent, entry), { recursive: true, force: true });
+  }
 }

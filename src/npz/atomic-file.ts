@@ -1,8 +1,8 @@
 import { open, rename, unlink, type FileHandle } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
-import { randomBytes } from 'node:crypto';
+import { tempSuffix } from '../util/temp-name.js';
 
-/** Suffix of in-progress files: a name that never matches a finished corpus file. */
+/** Marks in-progress files (`.NAME.partial-PID-RANDOM@HOST`): a name that never matches a finished corpus file. */
 export const PARTIAL_MARK = '.partial-';
 
 /** A file written under a temporary name in its final folder and renamed into place only when complete. */
@@ -18,7 +18,7 @@ export interface AtomicFile {
 
 export async function createAtomicFile(finalPath: string): Promise<AtomicFile> {
   const dir = dirname(finalPath);
-  const tempPath = join(dir, `.${basename(finalPath)}${PARTIAL_MARK}${process.pid}-${randomBytes(4).toString('hex')}`);
+  const tempPath = join(dir, `.${basename(finalPath)}${PARTIAL_MARK}${tempSuffix()}`);
   const fh = await open(tempPath, 'wx');
   let state: 'open' | 'committed' | 'aborted' = 'open';
   return {

@@ -5,6 +5,7 @@ import { ksPowerTable, type PowerRow } from '../analyze/ks-power.js';
 import { aggregate, median } from './aggregate.js';
 import { buildFigures } from './figures.js';
 import { renderMarkdown } from './markdown.js';
+import { tempSuffix } from '../util/temp-name.js';
 
 /** Settings echoed in the report (how the rows were produced). */
 export interface ReportSettings {
@@ -59,7 +60,7 @@ export async function writeReport(out: string, rows: UnitResult[], settings: Rep
 }
 
 function atomicWrite(path: string, text: string): void {
-  const tmp = `${path}.partial-${process.pid}`;
+  const tmp = `${path}.partial-${tempSuffix()}`;
   writeFileSync(tmp, text);
   renameSync(tmp, path);
 }

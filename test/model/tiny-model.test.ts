@@ -1,7 +1,7 @@
 import { afterAll, describe, expect, it, vi } from 'vitest';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { ensureTinyModel, makeTinyModel, TINY_DEFAULTS } from '../../src/model/make-tiny-model.js';
 import { main } from '../../src/cli/main.js';
 import { readSafetensors } from './reference-llama.js';
@@ -81,6 +81,29 @@ describe('make-tiny-model', () => {
     const b = await ensureTinyModel({ layers: 1, seed: 3 }, cache);
     expect(b).not.toBe(a);
     expect(JSON.parse(readFileSync(join(b, 'config.json'), 'utf8')).num_hidden_layers).toBe(1);
+  });
+
+  it('ensureTinyModel is safe when several builders start at once (array tasks sharing a cache)', async () => {
+    const cache = fresh();
+    // the same pid builds four times at once: temporary names must not collide even then
+    const dirs = await Promise.all([0, 1, 2, 3].map(() => ensureTinyModel({ layers: 1 }, cache)));
+    expect(new Set(dirs).size).toBe(1);
+    const reference = join(fresh(), 'ref');
+    await makeTinyModel({ ...TINY_DEFAULTS, layers: 1, out: reference });
+    expect(readdirSync(dirs[0]!).sort()).toEqual(readdirSync(reference).sort());
+    for (const f of readdirSync(reference)) expect(Buffer.compare(readFileSync(join(dirs[0]!, f)), readFileSync(join(reference, f))), f).toBe(0);
+    // no private build folder or temporary file is left beside or inside it
+    expect(readdirSync(join(cache, 'tiny-models'))).toEqual([basename(dirs[0]!)]);
+  });
+
+  it('ensureTinyModel replaces a half-built folder', async () => {
+    const cache = fresh();
+    const dir = await ensureTinyModel({ layers: 1 }, cache);
+    rmSync(join(dir, 'tokenizer_config.json'));
+    writeFileSync(join(dir, 'model.onnx'), 'half');
+    expect(await ensureTinyModel({ layers: 1 }, cache)).toBe(dir);
+    expect(readFileSync(join(dir, 'model.onnx')).length).toBeGreaterThan(100);
+    expect(readdirSync(join(cache, 'tiny-models'))).toEqual([basename(dir)]);
   });
 
   it('keeps hidden states O(1) through 8 layers (no vanishing or exploding residual stream)', async () => {
