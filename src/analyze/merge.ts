@@ -1,9 +1,10 @@
-import { existsSync, readFileSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { writeFileAtomic } from '../npz/atomic-file.js';
+import { dirname, resolve } from 'node:path';
 import { UserError } from '../errors.js';
 import { writeReport } from '../report/index.js';
-import { dedupe, parseUnitsCsv } from './units-csv.js';
-import { settingsPath } from './run.js';
+import { dedupe, formatUnitRow, parseUnitsCsv, UNIT_COLUMNS } from './units-csv.js';
+import { defaultUnitsPath, settingsPath } from './run.js';
 import type { UnitResult } from './unit.js';
 
 /** Options of `poc merge`. */
@@ -18,6 +19,8 @@ export interface MergeOptions {
 /** What `poc merge` wrote. */
 export interface MergeResult {
   report: string;
+  /** every unit once, in (task, prompt_idx, layer, head) order: `<out>.units.csv` */
+  unitsCsv: string;
   figures: string[];
   units: number;
   /** rows that appeared in more than one shard (kept once) */
@@ -55,8 +58,18 @@ export async function runMerge(opts: MergeOptions): Promise<MergeResult> {
   const settings = shardSettings(opts.shards);
   const unique = dedupe(rows);
   const out = resolve(opts.out);
+  // one csv as a single `poc analyze` writes it (whatever order the shards finished units in)
+  const unitsCsv = defaultUnitsPath(out);
+  const sorted = [...unique].sort(compareUnits);
+  mkdirSync(dirname(out), { recursive: true });
+  await writeFileAtomic(unitsCsv, `${UNIT_COLUMNS.join(',')}\n${sorted.map(formatUnitRow).join('')}`);
+  if (Object.keys(settings).length > 0) await writeFileAtomic(settingsPath(unitsCsv), `${JSON.stringify(settings, null, 2)}\n`);
   const { figures } = await writeReport(out, unique, {
     ...settings, alpha: opts.alpha ?? (settings.alpha as number | undefined) ?? 0.05, sources: opts.shards.join(' '), powerDraws: opts.powerDraws,
   });
-  return { report: out, figures, units: unique.filter((r) => r.layer >= 0).length, duplicates: rows.length - unique.length };
+  return { report: out, unitsCsv, figures, units: unique.filter((r) => r.layer >= 0).length, duplicates: rows.length - unique.length };
+}
+
+function compareUnits(a: UnitResult, b: UnitResult): number {
+  return a.task < b.task ? -1 : a.task > b.task ? 1 : a.promptIdx - b.promptIdx || a.layer - b.layer || a.head - b.head;
 }

@@ -117,6 +117,18 @@ describe('analyze on a planted corpus', () => {
     expect(merged.units).toBe(N_UNITS);
     const rows = csvs.flatMap((c) => readUnitsCsv(c));
     expect(byUnit(rows)).toEqual(byUnit(single));
+    // merge also writes every unit once into <out>.units.csv, in (task, prompt, layer, head) order, with the shards' settings beside it
+    expect(merged.unitsCsv).toBe(join(root, 'merged', 'report.md.units.csv'));
+    const mergedRows = readUnitsCsv(merged.unitsCsv);
+    expect(byUnit(mergedRows)).toEqual(byUnit(single));
+    expect(readFileSync(merged.unitsCsv, 'utf8').trimEnd().split('\n')).toHaveLength(1 + N_UNITS);
+    const order = (r: UnitResult) => [r.task, r.promptIdx, r.layer, r.head] as const;
+    const sorted = [...mergedRows].sort((a, b) => {
+      const x = order(a), y = order(b);
+      return x[0] < y[0] ? -1 : x[0] > y[0] ? 1 : x[1] - y[1] || x[2] - y[2] || x[3] - y[3];
+    });
+    expect(mergedRows.map(unitId)).toEqual(sorted.map(unitId));
+    expect(JSON.parse(readFileSync(`${merged.unitsCsv}.settings.json`, 'utf8'))).toEqual(JSON.parse(readFileSync(`${csvs[0]!}.settings.json`, 'utf8')));
     const headline = (path: string) => readFileSync(path, 'utf8').split('\n').filter((l) => l.startsWith('| ') && !l.includes('Settings'));
     expect(headline(join(root, 'merged', 'report.md'))).toEqual(headline(join(root, 'single', 'report.md')).filter((l) => !l.startsWith('| Gaussian data') && !l.startsWith('| Student-t(') && !l.startsWith('| 3 clusters') && !l.startsWith('| planted')));
   });
