@@ -291,7 +291,10 @@ async function recordInMeta(out: string, runMeta: CorpusMeta, jobs: Job[]): Prom
       const conflicts = metaConflicts(existing, runMeta);
       if (conflicts.length > 0) throw new UserError(`meta.json changed under this run (${conflicts.join('; ')})`);
     }
-    await writeCorpusMeta(out, mergeCorpusMeta(existing, { ...runMeta, tasks }));
+    const merged = mergeCorpusMeta(existing, { ...runMeta, tasks });
+    // a re-submitted array task whose files are all done changes nothing: leave the file (and its mtime) alone
+    if (existing && JSON.stringify(existing) === JSON.stringify(merged)) return;
+    await writeCorpusMeta(out, merged);
   });
 }
 

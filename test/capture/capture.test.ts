@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { spawn, spawnSync } from 'node:child_process';
 import { chmod, mkdtemp, readFile, readdir, rm, writeFile, mkdir, cp } from 'node:fs/promises';
-import { existsSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -145,6 +145,13 @@ print(json.dumps({k: [z[k].dtype.str, list(z[k].shape)] for k in z.files}))
     const forced = await runCapture(options(a, { promptIdx: [1], force: true }));
     expect(forced.written).toHaveLength(1);
     expect((await readCorpusMeta(a))?.tasks).toEqual({ niah_single_1: [0, 1, 2] });
+    // a run that finds everything done (a re-submitted array task) rewrites nothing, meta.json included
+    const metaBefore = await readFile(join(a, 'meta.json'));
+    const mtimeBefore = statSync(join(a, 'meta.json')).mtimeMs;
+    const idle = await runCapture(options(a, { promptIdx: [0, 2] }));
+    expect(idle.written).toHaveLength(0);
+    expect(statSync(join(a, 'meta.json')).mtimeMs).toBe(mtimeBefore);
+    expect(Buffer.compare(await readFile(join(a, 'meta.json')), metaBefore)).toBe(0);
   });
 
   it('splits jobs across shards without overlap', async () => {
