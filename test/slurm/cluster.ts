@@ -141,7 +141,8 @@ export async function startSlurm(dir: string): Promise<SlurmCluster> {
     const realMemory = Math.floor((totalmem() / 2 ** 20) * 0.9);
     writeFileSync(conf, [
       'ClusterName=poctest',
-      `SlurmctldHost=${node}`,
+      // addresses given, so nothing depends on the host name resolving (bare CI containers)
+      `SlurmctldHost=${node}(127.0.0.1)`,
       `SlurmctldPort=${ctldPort}`,
       `SlurmdPort=${slurmdPort}`,
       'SlurmUser=root',
@@ -172,7 +173,7 @@ export async function startSlurm(dir: string): Promise<SlurmCluster> {
       'KillWait=5',
       // finished jobs stay visible to squeue for 5 minutes (the test reads their states)
       'MinJobAge=300',
-      `NodeName=${node} CPUs=${cpus().length} RealMemory=${realMemory} State=UNKNOWN`,
+      `NodeName=${node} NodeAddr=127.0.0.1 CPUs=${cpus().length} RealMemory=${realMemory} State=UNKNOWN`,
       `PartitionName=debug Nodes=${node} Default=YES MaxTime=INFINITE State=UP`,
       '',
     ].join('\n'));
