@@ -36,21 +36,21 @@ mkdir -p "$POC_CORPUS" "$POC_OUT/shards" "$POC_OUT/logs"
 
 export POC_MODEL POC_CORPUS POC_OUT POC_SHARDS POC_ANALYZE_SHARDS POC_CAPTURE_ARGS POC_ANALYZE_ARGS POC_BIN
 
-common=(--parsable --export=ALL --cpus-per-task="$POC_CPUS_PER_TASK" --time="$POC_TIME")
+common=(--parsable --export=ALL --time="$POC_TIME")
 [[ -n $POC_PARTITION ]] && common+=(--partition="$POC_PARTITION")
 gpus=()
 [[ $POC_GPUS_PER_TASK != 0 ]] && gpus=(--gres="gpu:$POC_GPUS_PER_TASK")
 
 # --parsable prints "jobid" or "jobid;cluster"
-capture=$(sbatch "${common[@]}" "${gpus[@]}" --array="0-$((POC_SHARDS - 1))" \
+capture=$(sbatch "${common[@]}" --cpus-per-task="$POC_CPUS_PER_TASK" "${gpus[@]}" --array="0-$((POC_SHARDS - 1))" \
   --output="$POC_OUT/logs/capture-%A_%a.log" "$HERE/capture.sbatch")
 capture=${capture%%;*}
 # a failed capture task never satisfies afterok: the later stages are then cancelled, not left pending
-analyze=$(sbatch "${common[@]}" --array="0-$((POC_ANALYZE_SHARDS - 1))" \
+analyze=$(sbatch "${common[@]}" --cpus-per-task="$POC_CPUS_PER_TASK" --array="0-$((POC_ANALYZE_SHARDS - 1))" \
   --dependency="afterok:$capture" --kill-on-invalid-dep=yes \
   --output="$POC_OUT/logs/analyze-%A_%a.log" "$HERE/analyze.sbatch")
 analyze=${analyze%%;*}
-merge=$(sbatch "${common[@]}" --dependency="afterok:$analyze" --kill-on-invalid-dep=yes \
+merge=$(sbatch "${common[@]}" --cpus-per-task=1 --dependency="afterok:$analyze" --kill-on-invalid-dep=yes \
   --output="$POC_OUT/logs/merge-%j.log" "$HERE/merge.sbatch")
 merge=${merge%%;*}
 

@@ -89,6 +89,18 @@ describe.skipIf(unavailable !== undefined)(`examples/slurm on a real one-node Sl
     }
   }
 
+  /** "stage: first start -> last end (s)" per job, from squeue's second-resolution times, for the log. */
+  function stageTimes(ids: Record<string, string>): string {
+    const r = spawnSync('squeue', ['-h', '-r', '--states=all', '-j', Object.values(ids).join(','), '-o', '%i %S %e'], { env: { ...process.env, ...cluster!.env }, encoding: 'utf8' });
+    const rows = r.stdout.trim().split('\n').map((l) => l.trim().split(/\s+/));
+    const t = (x: string) => Date.parse(x) / 1000;
+    const first = Math.min(...rows.map((x) => t(x[1]!)));
+    return Object.entries(ids).map(([stage, id]) => {
+      const mine = rows.filter((x) => x[0] === id || x[0]!.startsWith(`${id}_`));
+      return `${stage} ${Math.min(...mine.map((x) => t(x[1]!))) - first}-${Math.max(...mine.map((x) => t(x[2]!))) - first} s`;
+    }).join(', ');
+  }
+
   function expectAllCompleted(states: Map<string, string>, name: string): void {
     const bad = [...states].filter(([, s]) => s !== 'COMPLETED');
     expect(bad, failureContext(name)).toEqual([]);
@@ -115,7 +127,7 @@ describe.skipIf(unavailable !== undefined)(`examples/slurm on a real one-node Sl
     const t0 = performance.now();
     const ids = submit('run', CAPTURE_FLAGS);
     const states = await finish('run', [ids.capture, ids.analyze, ids.merge], 240_000);
-    process.stderr.write(`slurm: capture+analyze+merge (${SHARDS} shards each) done ${((performance.now() - t0) / 1000).toFixed(1)} s after submission\n`);
+    process.stderr.write(`slurm: capture+analyze+merge (${SHARDS} shards each) done ${((performance.now() - t0) / 1000).toFixed(1)} s after submission (${stageTimes(ids)})\n`);
     expectAllCompleted(states, 'run');
     expect([...states.keys()].filter((k) => k.startsWith(`${ids.capture}_`)).sort()).toEqual([0, 1, 2].map((i) => `${ids.capture}_${i}`));
 
@@ -152,7 +164,7 @@ describe.skipIf(unavailable !== undefined)(`examples/slurm on a real one-node Sl
     const t1 = performance.now();
     const again = submit('run', CAPTURE_FLAGS);
     expectAllCompleted(await finish('run', [again.capture, again.analyze, again.merge], 240_000), 'run');
-    process.stderr.write(`slurm: the re-submission (all done already) took ${((performance.now() - t1) / 1000).toFixed(1)} s\n`);
+    process.stderr.write(`slurm: the re-submission (all done already) took ${((performance.now() - t1) / 1000).toFixed(1)} s (${stageTimes(again)})\n`);
     expect(names.map((n) => statSync(join(corpus, n)).mtimeMs)).toEqual(before.mtimes);
     expect(shardCsvs.map(dataLines)).toEqual(before.shardLines);
     const captureLogs = readdirSync(join(out, 'logs')).filter((f) => f.startsWith(`capture-${again.capture}_`)).map((f) => readFileSync(join(out, 'logs', f), 'utf8'));
