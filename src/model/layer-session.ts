@@ -63,7 +63,7 @@ export async function createLayerSession(modelDir: string, opts: CaptureSessionO
   const withKeys = opts.withKeys ?? false;
   const warn = warnOf(opts);
   const plan = await planCaptureProvider(modelDir, opts.ep ?? 'auto', warn);
-  const graphs = await ensureLayerGraphs(modelDir, { withKeys, rowsOnHost: plan.rowsOnHost, location: opts.graphLocation ?? 'auto' });
+  const graphs = await ensureLayerGraphs(modelDir, { withKeys, rowsOnHost: plan.rowsOnHost || (opts.rowsOnHost ?? false), location: opts.graphLocation ?? 'auto' });
   const threads = opts.threads ?? availableParallelism();
   const { session, ep } = await openSession({ path: graphs.path, externalDataDir: graphs.externalDataDir }, plan, threads, warn, opts.profilePrefix);
   const kvMeta = session.inputMetadata.find((m) => m.name === SWITCH_IO.past('key'));

@@ -30,7 +30,7 @@ export async function createLoopSession(modelDir: string, opts: CaptureSessionOp
   const withKeys = opts.withKeys ?? false;
   const warn = warnOf(opts);
   const plan = await planCaptureProvider(modelDir, opts.ep ?? 'auto', warn);
-  const graph = await ensureCaptureGraph(modelDir, { withKeys, loop: true, rowsOnHost: plan.rowsOnHost, location: opts.graphLocation ?? 'auto' });
+  const graph = await ensureCaptureGraph(modelDir, { withKeys, loop: true, rowsOnHost: plan.rowsOnHost || (opts.rowsOnHost ?? false), location: opts.graphLocation ?? 'auto' });
   const threads = opts.threads ?? availableParallelism();
   const { session, ep } = await openSession(graph, plan, threads, warn, opts.profilePrefix);
   return { session, graph, geometry: graph.geometry, ep, withKeys };

@@ -21,6 +21,11 @@ export interface CaptureSessionOptions {
   threads?: number;
   /** also emit post-RoPE keys at the captured positions (capture_keys) */
   withKeys?: boolean;
+  /**
+   * have the rows leave the graph as float32 and round them here even where the provider could
+   * cast them (tests compare the two roundings); a WebGPU adapter without shader-f16 always does
+   */
+  rowsOnHost?: boolean;
   /** one-pass prefill only: the graph returns no KV cache, so only captured rows leave onnxruntime */
   onePass?: boolean;
   /** where the capture graph is written: beside the export when writable (default), or always in the cache */
@@ -95,7 +100,7 @@ export async function createCaptureSession(modelDir: string, opts: CaptureSessio
   const onePass = opts.onePass ?? false;
   const warn = warnOf(opts);
   const plan = await planCaptureProvider(modelDir, opts.ep ?? 'auto', warn);
-  const graph = await ensureCaptureGraph(modelDir, { withKeys, onePass, rowsOnHost: plan.rowsOnHost, location: opts.graphLocation ?? 'auto' });
+  const graph = await ensureCaptureGraph(modelDir, { withKeys, onePass, rowsOnHost: plan.rowsOnHost || (opts.rowsOnHost ?? false), location: opts.graphLocation ?? 'auto' });
   const threads = opts.threads ?? availableParallelism();
   const { session, ep } = await openSession(graph, plan, threads, warn, opts.profilePrefix);
   const kvMeta = session.inputMetadata.find((m) => m.name.startsWith('past_seq.') || m.name.startsWith('past_key_values.'));
@@ -107,7 +112,7 @@ export async function createCaptureSession(modelDir: string, opts: CaptureSessio
     ep,
     kvType,
     withKeys,
-    rowsOnHost: plan.rowsOnHost,
+    rowsOnHost: plan.rowsOnHost || (opts.rowsOnHost ?? false),
     takesPositionIds: session.inputNames.includes('position_ids'),
     seqMajorCache: session.inputNames.includes(CACHE_IO.past(0, 'key')),
     onePass,

@@ -75,8 +75,8 @@ export function castToHalfModel(): Uint8Array {
   const graph = create(GraphProtoSchema, {
     name: 'f16probe',
     node: [makeNode('Cast', ['x'], ['y'], 'f16probe/Cast', { to: DT.FLOAT16 })],
-    input: [valueInfo('x', DT.FLOAT, [1])],
-    output: [valueInfo('y', DT.FLOAT16, [1])],
+    input: [valueInfo('x', DT.FLOAT, ['n'])],
+    output: [valueInfo('y', DT.FLOAT16, ['n'])],
   });
   return toBinary(
     ModelProtoSchema,
