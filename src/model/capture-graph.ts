@@ -68,15 +68,25 @@ export async function readModelProto(path: string): Promise<{ model: ModelProto;
   }
 }
 
-/**
- * Whether a model folder's export computes in float16 (its past key/value inputs, the
- * model's compute type, are float16): reads the graph only, never the weights.
- */
-export async function exportComputesInHalf(modelDir: string): Promise<boolean> {
+/** What the provider choice needs to know of an export, read from its graph only (never the weights). */
+export interface ExportTraits {
+  /** the past key/value inputs, the model's compute type, are float16 */
+  computesInHalf: boolean;
+  /** attention is a fused onnxruntime op (GroupQueryAttention of onnxruntime-genai exports, …) */
+  fusedAttention: boolean;
+}
+
+/** Reads a model folder's export graph for ExportTraits. */
+export async function readExportTraits(modelDir: string): Promise<ExportTraits> {
   const { model } = await readModelProto(await findOnnxFile(modelDir));
   const past = model.graph?.input.find((i) => /^past_key_values\.\d+\.(key|value)$/.test(i.name));
-  return past?.type?.value.case === 'tensorType' && past.type.value.value.elemType === TensorProto_DataType.FLOAT16;
+  return {
+    computesInHalf: past?.type?.value.case === 'tensorType' && past.type.value.value.elemType === TensorProto_DataType.FLOAT16,
+    fusedAttention: (model.graph?.node ?? []).some((n) => FUSED_ATTENTION_OPS.has(n.opType)),
+  };
 }
+
+const FUSED_ATTENTION_OPS = new Set(['GroupQueryAttention', 'MultiHeadAttention', 'Attention', 'PackedMultiHeadAttention']);
 
 /** An export read for rewriting, with where the graphs derived from it are placed. */
 export interface ExportSource {

@@ -1,4 +1,5 @@
 import { UserError } from '../errors.js';
+import type { ExportTraits } from './capture-graph.js';
 import { HALF_EXPORT_NEEDS_F16 } from './capture-surgery.js';
 import { cudaProviderInstalled } from './providers.js';
 import { listWebGpuAdapters, probeWebGpu, type WebGpuAdapter } from './webgpu.js';
@@ -40,16 +41,19 @@ export interface ProviderPlan {
  *    which runs a model orders of magnitude slower than the CPU provider. One line through
  *    `say` (or, once the session opened, openSession through ProviderPlan.announce) tells which
  *    provider was picked and why.
- * `halfExport` says whether the export computes in float16: on an adapter without shader-f16
- * that is a UserError with `--ep webgpu`, and `auto` runs it on the CPU instead.
+ * `traits` reads the export: one that computes in float16 is a UserError with `--ep webgpu` on
+ * an adapter without shader-f16 (`auto` runs it on the CPU instead); one with fused attention
+ * gets a one-line warning on WebGPU (FUSED_ATTENTION_WARNING).
  */
-export async function planProvider(choice: EpChoice, halfExport: () => Promise<boolean>, say: (line: string) => void): Promise<ProviderPlan> {
+export async function planProvider(choice: EpChoice, traits: () => Promise<ExportTraits>, say: (line: string) => void): Promise<ProviderPlan> {
   if (choice === 'cpu') return { provider: 'cpu', rowsOnHost: false, cpuFallback: false };
   if (choice === 'cuda') return { provider: 'cuda', rowsOnHost: false, cpuFallback: false };
   if (choice === 'webgpu') {
     const status = await probeWebGpu();
     if (!status.adapter) throw new UserError(`--ep webgpu: no WebGPU adapter (${status.detail}); ${WEBGPU_HINT}, or use --ep cpu`);
-    if (!status.shaderF16 && (await halfExport())) throw new UserError(`--ep webgpu: ${HALF_EXPORT_NEEDS_F16}`);
+    const t = await traits();
+    if (!status.shaderF16 && t.computesInHalf) throw new UserError(`--ep webgpu: ${HALF_EXPORT_NEEDS_F16}`);
+    if (t.fusedAttention) say(FUSED_ATTENTION_WARNING);
     return { provider: 'webgpu', rowsOnHost: !status.shaderF16, cpuFallback: false };
   }
   if (cudaProviderInstalled()) {
@@ -69,14 +73,23 @@ export async function planProvider(choice: EpChoice, halfExport: () => Promise<b
     say(`warning: WebGPU lists ${describe(hardware[0]!)} but onnxruntime's WebGPU provider found no adapter (${status.detail}); running on CPU`);
     return { provider: 'cpu', rowsOnHost: false, cpuFallback: false };
   }
-  if (!status.shaderF16 && (await halfExport())) {
+  const t = await traits();
+  if (!status.shaderF16 && t.computesInHalf) {
     say(`warning: running on CPU: ${HALF_EXPORT_NEEDS_F16} (adapter ${describe(hardware[0]!)})`);
     return { provider: 'cpu', rowsOnHost: false, cpuFallback: false };
   }
   const rows = status.shaderF16 ? '' : '; no shader-f16: rows leave the GPU as float32 and are rounded to float16 here';
-  const announce = `provider: webgpu on ${describe(hardware[0]!)} (auto: the CUDA provider is not installed${rows})`;
+  const announce = `provider: webgpu on ${describe(hardware[0]!)} (auto: the CUDA provider is not installed${rows})${t.fusedAttention ? `; ${FUSED_ATTENTION_WARNING}` : ''}`;
   return { provider: 'webgpu', rowsOnHost: !status.shaderF16, cpuFallback: true, announce };
 }
+
+/**
+ * Measured on SwiftShader (docs/FACTS.md): an onnxruntime-genai export's GroupQueryAttention
+ * gave attention outputs up to 0.4 rms away from the CPU provider's (layer 0's rows equal, every
+ * later layer off), in every prefill mode; not yet checked on a hardware GPU.
+ */
+export const FUSED_ATTENTION_WARNING =
+  "warning: this export's fused attention (GroupQueryAttention) gave wrong rows on WebGPU in this project's tests (software device; see docs/FACTS.md): compare one prompt against --ep cpu before trusting a corpus";
 
 /** "name (vendor, hardware|software, shader-f16|no shader-f16)" */
 export function describe(a: WebGpuAdapter): string {

@@ -5,7 +5,7 @@ import * as ort from 'onnxruntime-node';
 import { UserError } from '../errors.js';
 import { CACHE_IO, CAPTURE_IO } from './capture-surgery.js';
 import { rowsAsHalf } from './captured-rows.js';
-import { ensureCaptureGraph, exportComputesInHalf, type CaptureGraph } from './capture-graph.js';
+import { ensureCaptureGraph, readExportTraits, type CaptureGraph } from './capture-graph.js';
 import type { ModelGeometry } from './config.js';
 import { appendHeadMajor, toHeadMajor } from './kv-layout.js';
 import { CUDA_HINT, planProvider, WEBGPU_HINT, type EpChoice, type Provider, type ProviderPlan } from './provider-plan.js';
@@ -126,7 +126,7 @@ export function warnOf(opts: Pick<CaptureSessionOptions, 'warn'>): (line: string
 
 /** The provider plan for a model folder's sessions (see planProvider). */
 export function planCaptureProvider(modelDir: string, ep: EpChoice, warn: (line: string) => void): Promise<ProviderPlan> {
-  return planProvider(ep, () => exportComputesInHalf(modelDir), warn);
+  return planProvider(ep, () => readExportTraits(modelDir), warn);
 }
 
 /**

@@ -87,6 +87,16 @@ describe('--ep webgpu on SwiftShader (no shader-f16: rows rounded on the host)',
     });
   }
 
+  it('a GroupQueryAttention export runs but gets one warning line (its attention was measured wrong on SwiftShader)', async () => {
+    const genai = join(root, 'tiny-genai');
+    await makeTinyModel({ ...TINY_DEFAULTS, out: genai, style: 'genai', maxPosition: 512 });
+    const r = runCliWith(env, [...CAPTURE, '--model', genai, '--ep', 'webgpu', '--out', join(root, 'gpu-genai'), '--prefill', 'chunks', '--chunk', '300']);
+    expect(r.status, r.stderr).toBe(0);
+    const warnings = r.stderr.split('\n').filter((l) => l.startsWith('warning:'));
+    expect(warnings, r.stderr).toHaveLength(1);
+    expect(warnings[0]).toMatch(/fused attention \(GroupQueryAttention\).*--ep cpu/);
+  });
+
   it('an export that computes in float16 exits 1 with one line saying why', () => {
     const r = runCliWith(env, [...CAPTURE, '--model', model16, '--ep', 'webgpu', '--out', join(root, 'gpu16')]);
     expect(r.status).toBe(1);
