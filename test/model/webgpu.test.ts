@@ -7,7 +7,6 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { pathToFileURL } from 'node:url';
 import { makeTinyModel, TINY_DEFAULTS } from '../../src/model/make-tiny-model.js';
 import type { NodePlacement } from '../../src/model/placement.js';
 import { requirePython, runPython } from '../helpers/python.js';
@@ -144,7 +143,7 @@ describe('--ep auto and missing adapters', () => {
 
 describe('what the WebGPU provider leaves to the CPU (onnxruntime profile, one prompt chunk per graph)', () => {
   it('keeps MatMul, Softmax and the gathers of the captured rows on the GPU; the CPU gets only index and shape work', () => {
-    const dist = (p: string) => JSON.stringify(pathToFileURL(join(__dirname, '../../dist/model', p)).href);
+    const dist = (p: string) => JSON.stringify(new URL(`../../dist/model/${p}`, import.meta.url).href);
     const prof = join(root, 'profiles');
     const code = `
       import { readdirSync, readFileSync, mkdirSync } from 'node:fs';
