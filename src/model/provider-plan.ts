@@ -84,9 +84,10 @@ export async function planProvider(choice: EpChoice, traits: () => Promise<Expor
 }
 
 /**
- * Measured on SwiftShader (docs/FACTS.md): an onnxruntime-genai export's GroupQueryAttention
- * gave attention outputs up to 0.4 rms away from the CPU provider's (layer 0's rows equal, every
- * later layer off), in every prefill mode; not yet checked on a hardware GPU.
+ * Measured on SwiftShader (docs/FACTS.md): the WebGPU provider's GroupQueryAttention is right for
+ * up to 31 query tokens and wrong from 32 on (0.2 on values ~1 against a float64 reference), so
+ * an onnxruntime-genai export's rows past layer 0 came out up to 0.5 rms off in every prefill
+ * mode; not yet checked on a hardware GPU.
  */
 export const FUSED_ATTENTION_WARNING =
   "warning: this export's fused attention (GroupQueryAttention) gave wrong rows on WebGPU in this project's tests (software device; see docs/FACTS.md): compare one prompt against --ep cpu before trusting a corpus";
