@@ -100,7 +100,8 @@ export async function createCaptureSession(modelDir: string, opts: CaptureSessio
   const onePass = opts.onePass ?? false;
   const warn = warnOf(opts);
   const plan = await planCaptureProvider(modelDir, opts.ep ?? 'auto', warn);
-  const graph = await ensureCaptureGraph(modelDir, { withKeys, onePass, rowsOnHost: plan.rowsOnHost || (opts.rowsOnHost ?? false), location: opts.graphLocation ?? 'auto' });
+  const rowsOnHost = plan.rowsOnHost || (opts.rowsOnHost ?? false);
+  const graph = await ensureCaptureGraph(modelDir, { withKeys, onePass, rowsOnHost, location: opts.graphLocation ?? 'auto' });
   const threads = opts.threads ?? availableParallelism();
   const { session, ep } = await openSession(graph, plan, threads, warn, opts.profilePrefix);
   const kvMeta = session.inputMetadata.find((m) => m.name.startsWith('past_seq.') || m.name.startsWith('past_key_values.'));
@@ -112,7 +113,7 @@ export async function createCaptureSession(modelDir: string, opts: CaptureSessio
     ep,
     kvType,
     withKeys,
-    rowsOnHost: plan.rowsOnHost || (opts.rowsOnHost ?? false),
+    rowsOnHost,
     takesPositionIds: session.inputNames.includes('position_ids'),
     seqMajorCache: session.inputNames.includes(CACHE_IO.past(0, 'key')),
     onePass,
