@@ -132,11 +132,16 @@ async function runAdapterListing(): Promise<WebGpuAdapterList> {
   `;
   const r = await runChild(code);
   if (!r.json) return { adapters: [], error: `listing the adapters failed (${r.failure})` };
-  return r.json as WebGpuAdapterList;
+  const listed = r.json as WebGpuAdapterList;
+  // Dawn says so on stderr only; without a loader no Vulkan driver can be seen at all
+  if (listed.adapters.length === 0 && /Couldn't load Vulkan/.test(r.stderr)) {
+    return { adapters: [], error: 'no Vulkan loader (libvulkan.so.1) on this machine; Debian: apt-get install libvulkan1 and the GPU driver' };
+  }
+  return listed;
 }
 
 /** Runs an ES module snippet in a fresh node and returns the JSON object on its last stdout line. */
-function runChild(code: string): Promise<{ json?: unknown; failure: string }> {
+function runChild(code: string): Promise<{ json?: unknown; failure: string; stderr: string }> {
   return new Promise((resolve) => {
     const child = spawn(process.execPath, ['--input-type=module', '-e', code], { stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
@@ -146,17 +151,17 @@ function runChild(code: string): Promise<{ json?: unknown; failure: string }> {
     const timer = setTimeout(() => child.kill('SIGKILL'), PROBE_TIMEOUT_MS);
     child.on('error', (e) => {
       clearTimeout(timer);
-      resolve({ failure: e.message });
+      resolve({ failure: e.message, stderr: err });
     });
     child.on('close', (code, signal) => {
       clearTimeout(timer);
       const last = out.trim().split('\n').pop() ?? '';
       try {
-        resolve({ json: JSON.parse(last), failure: '' });
+        resolve({ json: JSON.parse(last), failure: '', stderr: err });
       } catch {
         const why = signal === 'SIGKILL' ? `no answer within ${PROBE_TIMEOUT_MS / 1000} s` : `exit ${code ?? signal}`;
         const firstErr = err.split('\n').find((l) => l.trim() !== '' && !isDawnNoise(l)) ?? '';
-        resolve({ failure: firstErr ? `${why}: ${firstErr.slice(0, 160)}` : why });
+        resolve({ failure: firstErr ? `${why}: ${firstErr.slice(0, 160)}` : why, stderr: err });
       }
     });
   });
