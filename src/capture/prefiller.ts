@@ -2,7 +2,7 @@ import { UserError } from '../errors.js';
 import type { ModelGeometry } from '../model/config.js';
 import { closeLayerSession, createLayerSession } from '../model/layer-session.js';
 import { closeLoopSession, createLoopSession, runLoopPrefill } from '../model/loop-session.js';
-import { closeCaptureSession, createCaptureSession, type CaptureSessionOptions } from '../model/session.js';
+import { closeCaptureSession, createCaptureSession, type CaptureSessionOptions, type Provider } from '../model/session.js';
 import type { CaptureBuffers } from './assemble.js';
 import { prefillByLayers } from './layer-prefill.js';
 import { prefillCapture, type PrefillProgress } from './prefill.js';
@@ -25,7 +25,7 @@ export const PREFILL_MODES = ['layers', 'chunks', 'loop'] as const;
 export interface Prefiller {
   mode: PrefillMode | 'one-pass';
   geometry: ModelGeometry;
-  ep: 'cpu' | 'cuda';
+  ep: Provider;
   prefill(ids: Int32Array, positionsSorted: Int32Array, onProgress?: (p: PrefillProgress) => void): Promise<CaptureBuffers>;
   close(): Promise<void>;
 }

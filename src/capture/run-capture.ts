@@ -7,7 +7,7 @@ import { validateCorpusReader } from '../corpus/validate.js';
 import { createNpzWriter, type NpzWriter } from '../npz/npz-writer.js';
 import { openNpz } from '../npz/npz-reader.js';
 import { readModelConfig } from '../model/config.js';
-import type { EpChoice } from '../model/session.js';
+import type { EpChoice, Provider } from '../model/session.js';
 import { loadPromptBuilder, type PromptFormat } from '../prompt/prompt-builder.js';
 import { loadRulerRows } from '../ruler/load.js';
 import type { RulerRow } from '../ruler/types.js';
@@ -80,7 +80,7 @@ export interface CaptureResult {
   tokensPerSecond: number;
   peakRssBytes: number;
   modelDir: string;
-  ep: 'cpu' | 'cuda';
+  ep: Provider;
 }
 
 
@@ -172,7 +172,7 @@ export async function runCapture(opts: CaptureOptions): Promise<CaptureResult> {
   await recordInMeta(opts.out, runMeta, complete);
   if (pending.length === 0) {
     progress.end();
-    return summarize(opts, stderr, { written, skipped, tokens, t0, modelDir: model.dir, ep: opts.ep === 'cuda' ? 'cuda' : 'cpu' });
+    return summarize(opts, stderr, { written, skipped, tokens, t0, modelDir: model.dir, ep: opts.ep === 'auto' ? 'cpu' : opts.ep });
   }
 
   // rows first: a missing dataset fails before the model is loaded
@@ -305,7 +305,7 @@ function unique<T>(xs: T[]): T[] {
 function summarize(
   opts: CaptureOptions,
   stderr: { write(s: string): unknown },
-  r: { written: string[]; skipped: string[]; tokens: number; t0: number; modelDir: string; ep: 'cpu' | 'cuda' },
+  r: { written: string[]; skipped: string[]; tokens: number; t0: number; modelDir: string; ep: Provider },
 ): CaptureResult {
   const seconds = (performance.now() - r.t0) / 1000;
   const peakRssBytes = process.resourceUsage().maxRSS * 1024;

@@ -2,6 +2,7 @@ import { Command } from 'commander';
 import { runCapture, DEFAULT_CHUNK, DEFAULT_PREFILL, type CaptureOptions } from '../capture/run-capture.js';
 import { PREFILL_MODES, type PrefillMode } from '../capture/prefiller.js';
 import { UserError } from '../errors.js';
+import type { EpChoice } from '../model/provider-plan.js';
 import { readLikeMeta } from '../ruler/like.js';
 import { taskCatalog } from '../ruler/tasks.js';
 import { choiceArg, intArg, intListArg, shardArg, type Shard } from './parse.js';
@@ -24,7 +25,7 @@ interface CaptureFlags {
   chunk?: number;
   prefill: PrefillMode;
   seed: number;
-  ep: 'auto' | 'cuda' | 'cpu';
+  ep: EpChoice;
   withInputIds: boolean;
   withKeys: boolean;
   shard?: Shard;
@@ -62,7 +63,13 @@ export function registerCapture(program: Command): void {
       DEFAULT_PREFILL,
     )
     .option('--seed <n>', 'position-sampling seed (combined with task and prompt_idx)', intArg(0), 0)
-    .option('--ep <ep>', 'execution provider: auto (CUDA if installed, else CPU), cuda, cpu', choiceArg(['auto', 'cuda', 'cpu'] as const), 'auto')
+    .option(
+      '--ep <ep>',
+      'execution provider: auto (CUDA if installed, else a hardware WebGPU adapter, else CPU; never a software adapter; one line says which), ' +
+        'cuda (CUDA 12 + cuDNN 9, after `npm run setup:cuda`), webgpu (onnxruntime\'s bundled WebGPU over Vulkan/Metal/D3D12, on any adapter, software ones included), cpu',
+      choiceArg(['auto', 'cuda', 'webgpu', 'cpu'] as const),
+      'auto',
+    )
     .option('--with-input-ids', 'also store the prompt token ids (input_ids)', false)
     .option('--with-keys', 'also store post-RoPE keys at the sampled positions (keys)', false)
     .option('--shard <i/n>', 'take every n-th (task, prompt) job starting at i (array jobs)', shardArg)

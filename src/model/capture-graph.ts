@@ -4,7 +4,7 @@ import { access, constants, mkdir, readdir, readFile, realpath, rename, rm, writ
 import { homedir } from 'node:os';
 import { basename, dirname, join, resolve } from 'node:path';
 import { fromBinary, toBinary } from '@bufbuild/protobuf';
-import { ModelProtoSchema, TensorProto_DataLocation, type ModelProto } from 'onnx-buf';
+import { ModelProtoSchema, TensorProto_DataLocation, TensorProto_DataType, type ModelProto } from 'onnx-buf';
 import { UserError } from '../errors.js';
 import { geometryOf, readModelConfig, type ModelGeometry } from './config.js';
 import { rewriteForCapture, SURGERY_VERSION, type SurgeryOptions, type SurgeryStats } from './capture-surgery.js';
@@ -69,6 +69,26 @@ export async function readModelProto(path: string): Promise<{ model: ModelProto;
   }
 }
 
+/** What the provider choice needs to know of an export, read from its graph only (never the weights). */
+export interface ExportTraits {
+  /** the past key/value inputs, the model's compute type, are float16 */
+  computesInHalf: boolean;
+  /** attention is a fused onnxruntime op (GroupQueryAttention of onnxruntime-genai exports, …) */
+  fusedAttention: boolean;
+}
+
+/** Reads a model folder's export graph for ExportTraits. */
+export async function readExportTraits(modelDir: string): Promise<ExportTraits> {
+  const { model } = await readModelProto(await findOnnxFile(modelDir));
+  const past = model.graph?.input.find((i) => /^past_key_values\.\d+\.(key|value)$/.test(i.name));
+  return {
+    computesInHalf: past?.type?.value.case === 'tensorType' && past.type.value.value.elemType === TensorProto_DataType.FLOAT16,
+    fusedAttention: (model.graph?.node ?? []).some((n) => FUSED_ATTENTION_OPS.has(n.opType)),
+  };
+}
+
+const FUSED_ATTENTION_OPS = new Set(['GroupQueryAttention', 'MultiHeadAttention', 'Attention', 'PackedMultiHeadAttention']);
+
 /** An export read for rewriting, with where the graphs derived from it are placed. */
 export interface ExportSource {
   geometry: ModelGeometry;
@@ -126,15 +146,20 @@ export async function writeAtomic(target: string, bytes: Uint8Array): Promise<vo
 export async function ensureCaptureGraph(modelDir: string, opts: SurgeryOptions & PlacementOptions & { loop?: boolean }): Promise<CaptureGraph> {
   const started = performance.now();
   // the loop version only enters loop graphs' keys, so the other graphs' keys stay as they were
-  const src = await openExportSource(modelDir, { v: SURGERY_VERSION, withKeys: opts.withKeys, onePass: opts.onePass ?? false, ...(opts.loop ? { loop: LOOP_GRAPH_VERSION } : {}) }, opts.location);
+  // rowsOnHost only enters the keys of graphs that have it, so the others' keys stay as they were
+  const src = await openExportSource(
+    modelDir,
+    { v: SURGERY_VERSION, withKeys: opts.withKeys, onePass: opts.onePass ?? false, ...(opts.loop ? { loop: LOOP_GRAPH_VERSION } : {}), ...(opts.rowsOnHost ? { rowsOnHost: true } : {}) },
+    opts.location,
+  );
   const { model, data, geometry } = src;
-  const fileName = `${PREFIX}${src.key}${opts.withKeys ? '-keys' : ''}${opts.onePass ? '-onepass' : ''}${opts.loop ? '-loop' : ''}.onnx`;
+  const fileName = `${PREFIX}${src.key}${opts.withKeys ? '-keys' : ''}${opts.onePass ? '-onepass' : ''}${opts.loop ? '-loop' : ''}${opts.rowsOnHost ? '-f32rows' : ''}.onnx`;
   const target = join(src.folder, fileName);
   const found = { sourcePath: src.sourcePath, externalDataDir: data.dir, geometry };
   if (existsSync(target)) return { ...found, path: target, cached: true, rewriteMs: performance.now() - started };
   let stats: SurgeryStats | undefined;
-  if (opts.loop) rewriteForLoop(model, geometry, { withKeys: opts.withKeys });
-  else stats = rewriteForCapture(model, geometry, { withKeys: opts.withKeys, onePass: opts.onePass });
+  if (opts.loop) rewriteForLoop(model, geometry, { withKeys: opts.withKeys, rowsOnHost: opts.rowsOnHost });
+  else stats = rewriteForCapture(model, geometry, { withKeys: opts.withKeys, onePass: opts.onePass, rowsOnHost: opts.rowsOnHost });
   if (data.symlinked) renameLocations(model, data.renames);
   await mkdir(dirname(target), { recursive: true });
   await writeAtomic(target, toBinary(ModelProtoSchema, model));

@@ -68,6 +68,12 @@ export interface SurgeryOptions {
    * cache is carried inside onnxruntime and the host never sees it (see loop-graph.ts)
    */
   exportCache?: boolean;
+  /**
+   * the captured rows leave the graph in the model's float32 and are rounded to float16 on the
+   * host (see rowsAsHalf in captured-rows.ts): for a WebGPU device without shader-f16, which
+   * cannot run the Cast. An export that computes in float16 cannot run there at all.
+   */
+  rowsOnHost?: boolean;
 }
 
 /** Node counts of a rewrite, for reports and tests. */
@@ -111,7 +117,9 @@ export function rewriteForCapture(model: ModelProto, g: ModelGeometry, opts: Sur
   const constant = (name: string, values: number[], dims?: number[]) => node(name, 'Constant', [], { value: int64Tensor('', values, dims) });
   // float16 out whatever the model computes in; a Cast is added only when needed, and it
   // always follows a Gather, so no Cast ever feeds another Cast (see NOTES.md)
-  const toHalf = (name: string, x: string, elemType: number) => (elemType === DT.FLOAT16 ? x : node(name, 'Cast', [x], { to: DT.FLOAT16 }));
+  const toHalf = (name: string, x: string, elemType: number) => (elemType === DT.FLOAT16 || opts.rowsOnHost ? x : node(name, 'Cast', [x], { to: DT.FLOAT16 }));
+  if (opts.rowsOnHost && taps.some((t) => t.elemType === DT.FLOAT16)) throw new UserError(HALF_EXPORT_NEEDS_F16);
+  const rowType = capturedRowType(opts);
 
   const pos = CAPTURE_IO.positions;
   const qWidth = g.nHeads * g.headDim;
@@ -187,17 +195,17 @@ export function rewriteForCapture(model: ModelProto, g: ModelGeometry, opts: Sur
   if (opts.perLayer) {
     for (const t of taps) {
       graph.output.push(
-        valueInfo(LAYER_CAPTURE_IO.hidden(t.layer), DT.FLOAT16, [1, 'capture_count', g.hiddenSize]),
-        valueInfo(LAYER_CAPTURE_IO.queries(t.layer), DT.FLOAT16, [1, 'capture_count', qWidth]),
+        valueInfo(LAYER_CAPTURE_IO.hidden(t.layer), rowType, [1, 'capture_count', g.hiddenSize]),
+        valueInfo(LAYER_CAPTURE_IO.queries(t.layer), rowType, [1, 'capture_count', qWidth]),
       );
-      if (opts.withKeys) graph.output.push(valueInfo(LAYER_CAPTURE_IO.keys(t.layer), DT.FLOAT16, [1, g.nKvHeads, 'capture_count', g.headDim]));
+      if (opts.withKeys) graph.output.push(valueInfo(LAYER_CAPTURE_IO.keys(t.layer), rowType, [1, g.nKvHeads, 'capture_count', g.headDim]));
     }
   } else {
     graph.output.push(
-      valueInfo(CAPTURE_IO.hidden, DT.FLOAT16, [g.nLayers, 'capture_count', g.hiddenSize]),
-      valueInfo(CAPTURE_IO.queries, DT.FLOAT16, [g.nLayers, 'capture_count', qWidth]),
+      valueInfo(CAPTURE_IO.hidden, rowType, [g.nLayers, 'capture_count', g.hiddenSize]),
+      valueInfo(CAPTURE_IO.queries, rowType, [g.nLayers, 'capture_count', qWidth]),
     );
-    if (opts.withKeys) graph.output.push(valueInfo(CAPTURE_IO.keys, DT.FLOAT16, [g.nLayers, g.nKvHeads, 'capture_count', g.headDim]));
+    if (opts.withKeys) graph.output.push(valueInfo(CAPTURE_IO.keys, rowType, [g.nLayers, g.nKvHeads, 'capture_count', g.headDim]));
   }
 
   const nodesAdded = added.length;
@@ -206,6 +214,15 @@ export function rewriteForCapture(model: ModelProto, g: ModelGeometry, opts: Sur
   const nodesAfter = graph.node.length;
   return { nodesBefore, nodesAdded, nodesRemoved: nodesBefore + nodesAdded - nodesAfter, nodesAfter, initializersBefore, initializersAfter: graph.initializer.length };
 }
+
+/** The element type the captured rows leave the graph in: float16, or float32 with rowsOnHost. */
+export function capturedRowType(opts: Pick<SurgeryOptions, 'rowsOnHost'>): number {
+  return opts.rowsOnHost ? DT.FLOAT : DT.FLOAT16;
+}
+
+/** Why an export that computes in float16 cannot be captured on a device without shader-f16 (one line). */
+export const HALF_EXPORT_NEEDS_F16 =
+  'this export computes in float16, but the WebGPU adapter has no shader-f16 (float16 kernels cannot run on it): use --ep cpu, a GPU with shader-f16, or a float32 export';
 
 /**
  * Swaps the export's past inputs for sequence-major ones (a Transpose restores the layout its

@@ -30,7 +30,12 @@
  *   await closeLayerSession(s);
  */
 export { createCaptureSession, runChunk, emptyKvCache, closeCaptureSession, openSession, CUDA_HINT } from './session.js';
-export type { CaptureSession, CaptureSessionOptions, ChunkInput, ChunkOutput, KvCache, EpChoice } from './session.js';
+export type { CaptureSession, CaptureSessionOptions, ChunkInput, ChunkOutput, KvCache, EpChoice, Provider } from './session.js';
+export { planProvider, WEBGPU_HINT } from './provider-plan.js';
+export type { ProviderPlan } from './provider-plan.js';
+export { probeWebGpu, listWebGpuAdapters } from './webgpu.js';
+export type { WebGpuStatus, WebGpuAdapter } from './webgpu.js';
+export { rowsAsHalf } from './captured-rows.js';
 export { createLayerSession, allocateLayerState, runLayerChunk, closeLayerSession } from './layer-session.js';
 export type { LayerSession, LayerState, LayerChunkInput, LayerChunkOutput } from './layer-session.js';
 export { ensureLayerGraphs } from './layer-graphs.js';

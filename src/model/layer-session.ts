@@ -5,14 +5,15 @@ import type { ModelGeometry } from './config.js';
 import { appendHeadMajor, toHeadMajor } from './kv-layout.js';
 import { ensureLayerGraphs, type LayerGraphs } from './layer-graphs.js';
 import { SWITCH_IO } from './layer-switch.js';
-import { chunkIndexFeeds, openSession, type CaptureSessionOptions } from './session.js';
+import { rowsAsHalf } from './captured-rows.js';
+import { chunkIndexFeeds, openSession, planCaptureProvider, warnOf, type CaptureSessionOptions, type Provider } from './session.js';
 
 /** One onnxruntime session over the model's layer-switch graph: any layer per run. */
 export interface LayerSession {
   session: ort.InferenceSession;
   graphs: LayerGraphs;
   geometry: ModelGeometry;
-  ep: 'cpu' | 'cuda';
+  ep: Provider;
   /** element type of the KV cache and the residual stream (the model's compute dtype) */
   kvType: 'float32' | 'float16';
   withKeys: boolean;
@@ -60,10 +61,11 @@ export interface LayerChunkOutput {
 /** Build (or reuse) the layer-switch graph of a model folder and open its session. */
 export async function createLayerSession(modelDir: string, opts: CaptureSessionOptions = {}): Promise<LayerSession> {
   const withKeys = opts.withKeys ?? false;
-  const graphs = await ensureLayerGraphs(modelDir, { withKeys, location: opts.graphLocation ?? 'auto' });
+  const warn = warnOf(opts);
+  const plan = await planCaptureProvider(modelDir, opts.ep ?? 'auto', warn);
+  const graphs = await ensureLayerGraphs(modelDir, { withKeys, rowsOnHost: plan.rowsOnHost || (opts.rowsOnHost ?? false), location: opts.graphLocation ?? 'auto' });
   const threads = opts.threads ?? availableParallelism();
-  const warn = opts.warn ?? ((l: string) => process.stderr.write(l + '\n'));
-  const { session, ep } = await openSession({ path: graphs.path, externalDataDir: graphs.externalDataDir }, opts.ep ?? 'auto', threads, warn);
+  const { session, ep } = await openSession({ path: graphs.path, externalDataDir: graphs.externalDataDir }, plan, threads, warn, opts.profilePrefix);
   const kvMeta = session.inputMetadata.find((m) => m.name === SWITCH_IO.past('key'));
   const kvType = kvMeta && kvMeta.isTensor && kvMeta.type === 'float16' ? 'float16' : 'float32';
   return { session, graphs, geometry: graphs.geometry, ep, kvType, withKeys, residualWidth: graphs.residualWidth };
@@ -130,11 +132,9 @@ export async function runLayerChunk(s: LayerSession, state: LayerState, input: L
     if (s.graphs.seqMajorCache) buf.set(t.data as never, start * row);
     else appendHeadMajor(buf, t.data as Float32Array | Uint16Array, start, n, H, D);
   }
-  const result: LayerChunkOutput = {
-    hiddenF16: out[SWITCH_IO.hidden]!.data as Uint16Array,
-    queriesF16: out[SWITCH_IO.queries]!.data as Uint16Array,
-  };
-  if (s.withKeys) result.keysF16 = out[SWITCH_IO.keys]!.data as Uint16Array;
+  const rows = (name: string) => rowsAsHalf(out[name]!, name);
+  const result: LayerChunkOutput = { hiddenF16: rows(SWITCH_IO.hidden), queriesF16: rows(SWITCH_IO.queries) };
+  if (s.withKeys) result.keysF16 = rows(SWITCH_IO.keys);
   return result;
 }
 

@@ -50,14 +50,14 @@ const SHAPE_OPS = new Set(['Shape', 'Size']);
  * needs them; where one reads another layer's past (for its shape only), it reads this
  * layer's instead, whose length is the same. Weights stay in the external data file.
  */
-export function sliceByLayer(model: ModelProto, g: ModelGeometry, opts: { withKeys: boolean }): LayerSlices {
+export function sliceByLayer(model: ModelProto, g: ModelGeometry, opts: { withKeys: boolean; rowsOnHost?: boolean }): LayerSlices {
   const graph = model.graph;
   if (!graph) throw new UserError('the .onnx file holds no graph');
   // the cut is found on the full export, where each layer's residual still feeds its attention block
   const fullIx = indexGraph(graph);
   const taps = findLayerTaps(graph, fullIx, g);
   const cuts = findResidualCuts(fullIx, taps);
-  rewriteForCapture(model, g, { withKeys: opts.withKeys, perLayer: true });
+  rewriteForCapture(model, g, { withKeys: opts.withKeys, perLayer: true, rowsOnHost: opts.rowsOnHost });
   const ix = indexGraph(graph);
   const seqMajorCache = graph.input.some((i) => i.name === CACHE_IO.past(0, 'key'));
   const stream = streamTensors(ix);

@@ -142,8 +142,10 @@ function outputInfos(graphs: GraphProto[], slices: LayerSlices, residualWidth: n
   const infos: ValueInfoProto[] = [];
   for (let slot = 0; slot < residualWidth; slot++) infos.push(typeOnly(SWITCH_IO.residualOut(slot), residualType));
   infos.push(typeOnly(SWITCH_IO.cache('key'), elemOf(out(g0, io0.cacheOut.key))), typeOnly(SWITCH_IO.cache('value'), elemOf(out(g0, io0.cacheOut.value))));
-  infos.push(typeOnly(SWITCH_IO.hidden, DT.FLOAT16), typeOnly(SWITCH_IO.queries, DT.FLOAT16));
-  if (g0.output.some((o) => o.name === LAYER_CAPTURE_IO.keys(0))) infos.push(typeOnly(SWITCH_IO.keys, DT.FLOAT16));
+  // the captured rows keep the slices' type: float16, or float32 when rounded on the host
+  const rowType = elemOf(out(g0, LAYER_CAPTURE_IO.hidden(0)));
+  infos.push(typeOnly(SWITCH_IO.hidden, rowType), typeOnly(SWITCH_IO.queries, rowType));
+  if (g0.output.some((o) => o.name === LAYER_CAPTURE_IO.keys(0))) infos.push(typeOnly(SWITCH_IO.keys, rowType));
   return infos;
 }
 

@@ -10,7 +10,7 @@ import {
   type ValueInfoProto,
 } from 'onnx-buf';
 import { UserError } from '../errors.js';
-import { CAPTURE_IO, CACHE_IO, rewriteForCapture } from './capture-surgery.js';
+import { CAPTURE_IO, CACHE_IO, capturedRowType, rewriteForCapture } from './capture-surgery.js';
 import type { ModelGeometry } from './config.js';
 import { findLayerTaps } from './find-projections.js';
 import { indexGraph, nodeReads } from './graph-index.js';
@@ -53,14 +53,15 @@ const MADE_IN_BODY = new Set(['input_ids', 'attention_mask', 'position_ids', CAP
  * prompt. Weights stay initializers of the outer graph (external data, never copied), read
  * by the body from the outer scope.
  */
-export function rewriteForLoop(model: ModelProto, g: ModelGeometry, opts: { withKeys: boolean }): void {
+export function rewriteForLoop(model: ModelProto, g: ModelGeometry, opts: { withKeys: boolean; rowsOnHost?: boolean }): void {
   const graph = model.graph;
   if (!graph) throw new UserError('the .onnx file holds no graph');
   const opset = Number(model.opsetImport.find((o) => o.domain === '' || o.domain === 'ai.onnx')?.version ?? 0n);
   if (opset < 11) throw new UserError(`--prefill loop needs an export of ONNX opset 11 or newer (this one is opset ${opset}); use --prefill layers`);
   const taps = findLayerTaps(graph, indexGraph(graph), g);
   const pastType = kvElemType(graph.input);
-  rewriteForCapture(model, g, { withKeys: opts.withKeys, exportCache: true });
+  rewriteForCapture(model, g, { withKeys: opts.withKeys, exportCache: true, rowsOnHost: opts.rowsOnHost });
+  const rowType = capturedRowType(opts);
   for (const i of graph.input) {
     if (!MADE_IN_BODY.has(i.name) && !PAST.test(i.name)) throw new UserError(`--prefill loop does not know how to feed the export's input ${i.name}; use --prefill layers`);
   }
@@ -71,7 +72,7 @@ export function rewriteForLoop(model: ModelProto, g: ModelGeometry, opts: { with
   }
   const takesPositionIds = graph.input.some((i) => i.name === 'position_ids');
 
-  const body = loopBody(graph, g, { withKeys: opts.withKeys, takesPositionIds, pastNames, presentNames, pastType });
+  const body = loopBody(graph, g, { withKeys: opts.withKeys, takesPositionIds, pastNames, presentNames, pastType, rowType });
   const outer: NodeProto[] = [];
   const s = '/loop_outer';
   const constant = (name: string, t: ReturnType<typeof int64Tensor>) => {
@@ -93,7 +94,7 @@ export function rewriteForLoop(model: ModelProto, g: ModelGeometry, opts: { with
   const emptyPast = `${s}/empty_past`;
   outer.push(makeNode('Constant', [], [emptyPast], emptyPast, { value: rawTensor('', pastType, [1, g.nKvHeads, 0, g.headDim], new Uint8Array(0)) }));
   const emptyRows = (name: string, dims: number[]) => {
-    outer.push(makeNode('Constant', [], [name], name, { value: rawTensor('', DT.FLOAT16, dims, new Uint8Array(0)) }));
+    outer.push(makeNode('Constant', [], [name], name, { value: rawTensor('', rowType, dims, new Uint8Array(0)) }));
     return name;
   };
   const qWidth = g.nHeads * g.headDim;
@@ -127,10 +128,10 @@ export function rewriteForLoop(model: ModelProto, g: ModelGeometry, opts: { with
     valueInfo(LOOP_IO.chunk, DT.INT64, []),
   ];
   graph.output = [
-    valueInfo(LOOP_IO.hidden, DT.FLOAT16, [g.nLayers, 'capture_count', g.hiddenSize]),
-    valueInfo(LOOP_IO.queries, DT.FLOAT16, [g.nLayers, g.nHeads, 'capture_count', g.headDim]),
+    valueInfo(LOOP_IO.hidden, rowType, [g.nLayers, 'capture_count', g.hiddenSize]),
+    valueInfo(LOOP_IO.queries, rowType, [g.nLayers, g.nHeads, 'capture_count', g.headDim]),
   ];
-  if (opts.withKeys) graph.output.push(valueInfo(LOOP_IO.keys, DT.FLOAT16, [g.nLayers, g.nKvHeads, 'capture_count', g.headDim]));
+  if (opts.withKeys) graph.output.push(valueInfo(LOOP_IO.keys, rowType, [g.nLayers, g.nKvHeads, 'capture_count', g.headDim]));
   graph.valueInfo = [];
   model.metadataProps.push(create(StringStringEntryProtoSchema, { key: 'poc.loop_graph', value: JSON.stringify({ version: LOOP_GRAPH_VERSION, ...opts }) }));
 }
@@ -141,6 +142,8 @@ interface BodyOptions {
   pastNames: string[];
   presentNames: string[];
   pastType: number;
+  /** element type of the captured rows (float16, or float32 rounded on the host) */
+  rowType: number;
 }
 
 /**
@@ -198,18 +201,18 @@ function loopBody(capture: GraphProto, g: ModelGeometry, o: BodyOptions): GraphP
     valueInfo(iteration, DT.INT64, []),
     valueInfo(condIn, DT.BOOL, []),
     ...o.pastNames.map((n) => valueInfo(n, o.pastType, [1, g.nKvHeads, 'past_sequence_length', g.headDim])),
-    valueInfo(rowsIn.hidden, DT.FLOAT16, [g.nLayers, 'rows_so_far', g.hiddenSize]),
-    valueInfo(rowsIn.queries, DT.FLOAT16, [g.nLayers, 'rows_so_far', qWidth]),
+    valueInfo(rowsIn.hidden, o.rowType, [g.nLayers, 'rows_so_far', g.hiddenSize]),
+    valueInfo(rowsIn.queries, o.rowType, [g.nLayers, 'rows_so_far', qWidth]),
   ];
   const outputs: ValueInfoProto[] = [
     valueInfo(condOut, DT.BOOL, []),
     ...o.presentNames.map((n) => untyped(n, o.pastType)),
-    untyped(rowsOut.hidden, DT.FLOAT16),
-    untyped(rowsOut.queries, DT.FLOAT16),
+    untyped(rowsOut.hidden, o.rowType),
+    untyped(rowsOut.queries, o.rowType),
   ];
   if (o.withKeys) {
-    inputs.push(valueInfo(rowsIn.keys, DT.FLOAT16, [g.nLayers, g.nKvHeads, 'rows_so_far', g.headDim]));
-    outputs.push(untyped(rowsOut.keys, DT.FLOAT16));
+    inputs.push(valueInfo(rowsIn.keys, o.rowType, [g.nLayers, g.nKvHeads, 'rows_so_far', g.headDim]));
+    outputs.push(untyped(rowsOut.keys, o.rowType));
   }
   // onnxruntime wants subgraph nodes in topological order (the export's main graph need not be)
   return create(GraphProtoSchema, { name: 'prefill_chunk', node: topologicalOrder(nodes), input: inputs, output: outputs, valueInfo: capture.valueInfo });

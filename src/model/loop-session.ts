@@ -3,18 +3,19 @@ import * as ort from 'onnxruntime-node';
 import { ensureCaptureGraph, type CaptureGraph } from './capture-graph.js';
 import type { ModelGeometry } from './config.js';
 import { LOOP_IO } from './loop-graph.js';
-import { openSession, type CaptureSessionOptions } from './session.js';
+import { rowsAsHalf } from './captured-rows.js';
+import { openSession, planCaptureProvider, warnOf, type CaptureSessionOptions, type Provider } from './session.js';
 
 /** An open session over a model folder's loop graph: one run prefills a whole prompt. */
 export interface LoopSession {
   session: ort.InferenceSession;
   graph: CaptureGraph;
   geometry: ModelGeometry;
-  ep: 'cpu' | 'cuda';
+  ep: Provider;
   withKeys: boolean;
 }
 
-/** The rows of one prompt, as onnxruntime returned them: already the corpus arrays (float16 bits). */
+/** The rows of one prompt: already the corpus arrays (float16 bits, rounded here when the graph returned float32). */
 export interface LoopRows {
   /** [n_layers, P, hidden_size] */
   hidden: Uint16Array;
@@ -27,9 +28,11 @@ export interface LoopRows {
 /** Build (or reuse) the loop graph of a model folder (see loop-graph.ts) and open its session. */
 export async function createLoopSession(modelDir: string, opts: CaptureSessionOptions = {}): Promise<LoopSession> {
   const withKeys = opts.withKeys ?? false;
-  const graph = await ensureCaptureGraph(modelDir, { withKeys, loop: true, location: opts.graphLocation ?? 'auto' });
+  const warn = warnOf(opts);
+  const plan = await planCaptureProvider(modelDir, opts.ep ?? 'auto', warn);
+  const graph = await ensureCaptureGraph(modelDir, { withKeys, loop: true, rowsOnHost: plan.rowsOnHost || (opts.rowsOnHost ?? false), location: opts.graphLocation ?? 'auto' });
   const threads = opts.threads ?? availableParallelism();
-  const { session, ep } = await openSession(graph, opts.ep ?? 'auto', threads, opts.warn ?? ((l) => process.stderr.write(l + '\n')));
+  const { session, ep } = await openSession(graph, plan, threads, warn, opts.profilePrefix);
   return { session, graph, geometry: graph.geometry, ep, withKeys };
 }
 
@@ -63,7 +66,7 @@ export async function runLoopPrefill(s: LoopSession, ids: Int32Array, positionsS
   const rows = (name: string, count: number) => {
     const t = out[name]!;
     if (t.data.length !== count) throw new Error(`runLoopPrefill: ${name} holds ${t.data.length} values, expected ${count}`);
-    return t.data as Uint16Array;
+    return rowsAsHalf(t, name);
   };
   const result: LoopRows = {
     hidden: rows(LOOP_IO.hidden, g.nLayers * P * g.hiddenSize),

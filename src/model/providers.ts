@@ -5,6 +5,7 @@ import { create, toBinary } from '@bufbuild/protobuf';
 import { GraphProtoSchema, ModelProtoSchema, OperatorSetIdProtoSchema } from 'onnx-buf';
 import * as ort from 'onnxruntime-node';
 import { DT, makeNode, valueInfo } from './onnx-graph.js';
+import { probeWebGpu } from './webgpu.js';
 
 /** What one execution provider does on this machine. */
 export interface ProviderStatus {
@@ -52,6 +53,12 @@ export async function probeProviders(): Promise<ProviderStatus[]> {
   for (const { name, bundled } of ort.listSupportedBackends()) {
     if ((name === 'cuda' || name === 'tensorrt') && !cudaProviderInstalled()) {
       out.push({ name, bundled, loads: false, detail: 'provider library not installed' });
+      continue;
+    }
+    if (name === 'webgpu') {
+      // probed in a child process: Dawn prints its own lines and may stall on a broken driver
+      const w = await probeWebGpu();
+      out.push({ name, bundled, loads: w.adapter, detail: w.adapter ? 'ok' : w.detail });
       continue;
     }
     try {

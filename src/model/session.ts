@@ -4,13 +4,15 @@ import { dirname, resolve } from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { UserError } from '../errors.js';
 import { CACHE_IO, CAPTURE_IO } from './capture-surgery.js';
-import { ensureCaptureGraph, type CaptureGraph } from './capture-graph.js';
+import { rowsAsHalf } from './captured-rows.js';
+import { ensureCaptureGraph, readExportTraits, type CaptureGraph } from './capture-graph.js';
 import type { ModelGeometry } from './config.js';
 import { appendHeadMajor, toHeadMajor } from './kv-layout.js';
+import { CUDA_HINT, planProvider, WEBGPU_HINT, type EpChoice, type Provider, type ProviderPlan } from './provider-plan.js';
 import { cudaProviderInstalled, failureReason } from './providers.js';
+import { webGpuReason } from './webgpu.js';
 
-/** Execution provider choice of `--ep`. */
-export type EpChoice = 'auto' | 'cuda' | 'cpu';
+export { CUDA_HINT, type EpChoice, type Provider } from './provider-plan.js';
 
 /** How to open a capture session (provider, threads, outputs, graph placement). */
 export interface CaptureSessionOptions {
@@ -19,11 +21,21 @@ export interface CaptureSessionOptions {
   threads?: number;
   /** also emit post-RoPE keys at the captured positions (capture_keys) */
   withKeys?: boolean;
+  /**
+   * have the rows leave the graph as float32 and round them here even where the provider could
+   * cast them (tests compare the two roundings); a WebGPU adapter without shader-f16 always does
+   */
+  rowsOnHost?: boolean;
   /** one-pass prefill only: the graph returns no KV cache, so only captured rows leave onnxruntime */
   onePass?: boolean;
   /** where the capture graph is written: beside the export when writable (default), or always in the cache */
   graphLocation?: 'auto' | 'cache';
-  /** where the one-line CPU fallback warning goes (default: stderr) */
+  /**
+   * write onnxruntime's profile (one JSON event per node run, with the provider that ran it)
+   * to files starting with this path; read it with nodePlacement (placement.ts)
+   */
+  profilePrefix?: string;
+  /** where the one line saying which provider `auto` picked (or the CPU fallback warning) goes (default: stderr) */
   warn?: (line: string) => void;
 }
 
@@ -43,10 +55,12 @@ export interface CaptureSession {
   graph: CaptureGraph;
   geometry: ModelGeometry;
   /** provider actually used */
-  ep: 'cpu' | 'cuda';
+  ep: Provider;
   /** element type of the KV cache (the model's compute dtype) */
   kvType: 'float32' | 'float16';
   withKeys: boolean;
+  /** the rows leave the graph as float32 and are rounded to float16 here (a WebGPU device without shader-f16) */
+  rowsOnHost: boolean;
   /** whether the export takes position_ids (optimum) or derives positions itself (genai GQA) */
   takesPositionIds: boolean;
   /** the capture graph takes the past sequence-major and returns only the chunk (see CACHE_IO); false around fused attention ops */
@@ -84,9 +98,12 @@ export interface ChunkOutput {
 export async function createCaptureSession(modelDir: string, opts: CaptureSessionOptions = {}): Promise<CaptureSession> {
   const withKeys = opts.withKeys ?? false;
   const onePass = opts.onePass ?? false;
-  const graph = await ensureCaptureGraph(modelDir, { withKeys, onePass, location: opts.graphLocation ?? 'auto' });
+  const warn = warnOf(opts);
+  const plan = await planCaptureProvider(modelDir, opts.ep ?? 'auto', warn);
+  const rowsOnHost = plan.rowsOnHost || (opts.rowsOnHost ?? false);
+  const graph = await ensureCaptureGraph(modelDir, { withKeys, onePass, rowsOnHost, location: opts.graphLocation ?? 'auto' });
   const threads = opts.threads ?? availableParallelism();
-  const { session, ep } = await openSession(graph, opts.ep ?? 'auto', threads, opts.warn ?? ((l) => process.stderr.write(l + '\n')));
+  const { session, ep } = await openSession(graph, plan, threads, warn, opts.profilePrefix);
   const kvMeta = session.inputMetadata.find((m) => m.name.startsWith('past_seq.') || m.name.startsWith('past_key_values.'));
   const kvType = kvMeta && kvMeta.isTensor && kvMeta.type === 'float16' ? 'float16' : 'float32';
   return {
@@ -96,23 +113,40 @@ export async function createCaptureSession(modelDir: string, opts: CaptureSessio
     ep,
     kvType,
     withKeys,
+    rowsOnHost,
     takesPositionIds: session.inputNames.includes('position_ids'),
     seqMajorCache: session.inputNames.includes(CACHE_IO.past(0, 'key')),
     onePass,
   };
 }
 
-/** The message for a missing CUDA provider (shared with `poc doctor`). */
-export const CUDA_HINT = 'install the CUDA execution provider with `npm run setup:cuda` (needs CUDA 12.x and cuDNN 9.x on the machine)';
+/** Where the one-line provider messages go: the caller's `warn`, or stderr. */
+export function warnOf(opts: Pick<CaptureSessionOptions, 'warn'>): (line: string) => void {
+  return opts.warn ?? ((l) => process.stderr.write(l + '\n'));
+}
 
-/** Create an onnxruntime session on `ep`, with CPU fallback for `auto`. */
+/** The provider plan for a model folder's sessions (see planProvider). */
+export function planCaptureProvider(modelDir: string, ep: EpChoice, warn: (line: string) => void): Promise<ProviderPlan> {
+  return planProvider(ep, () => readExportTraits(modelDir), warn);
+}
+
+/**
+ * Create an onnxruntime session on the planned provider. A provider that fails is a UserError
+ * naming what to do, except under `auto` (plan.cpuFallback), which runs on the CPU with one
+ * warning. On WebGPU, nodes the provider has no kernel for run on the CPU provider (onnxruntime
+ * places them there itself; see docs/FACTS.md for which).
+ */
 export async function openSession(
   graph: Pick<CaptureGraph, 'path' | 'externalDataDir'>,
-  ep: EpChoice,
+  plan: ProviderPlan,
   threads: number,
   warn: (line: string) => void,
-): Promise<{ session: ort.InferenceSession; ep: 'cpu' | 'cuda' }> {
+  profilePrefix?: string,
+): Promise<{ session: ort.InferenceSession; ep: Provider }> {
   const base: ort.InferenceSession.SessionOptions = { intraOpNumThreads: threads, interOpNumThreads: 1, graphOptimizationLevel: 'all' };
+  // on WebGPU onnxruntime warns that some nodes run on the CPU: expected (shape ops), documented in FACTS.md
+  if (plan.provider === 'webgpu') base.logSeverityLevel = 3;
+  if (profilePrefix) Object.assign(base, { enableProfiling: true, profileFilePrefix: profilePrefix });
   // beside its data the graph loads by path; from the cache, as bytes with the data folder named
   const besideData = dirname(resolve(graph.path)) === resolve(graph.externalDataDir);
   const source = besideData ? graph.path : new Uint8Array(await readFile(graph.path));
@@ -122,17 +156,30 @@ export async function openSession(
       ? ort.InferenceSession.create(source, { ...base, executionProviders: providers })
       : ort.InferenceSession.create(source, { ...base, executionProviders: providers });
   const onCpu = async () => ({ session: await create(['cpu']), ep: 'cpu' as const });
-  if (ep === 'cpu') return onCpu();
+  if (plan.provider === 'cpu') return onCpu();
+  const opened = (session: ort.InferenceSession, ep: Provider) => {
+    if (plan.announce) warn(plan.announce);
+    return { session, ep };
+  };
+  if (plan.provider === 'webgpu') {
+    try {
+      return opened(await create(['webgpu']), 'webgpu');
+    } catch (e) {
+      if (!plan.cpuFallback) throw new UserError(`the WebGPU execution provider cannot be used (${webGpuReason(String((e as Error)?.message ?? e))}); ${WEBGPU_HINT}, or use --ep cpu`);
+      warn(`warning: the WebGPU execution provider failed (${webGpuReason(String((e as Error)?.message ?? e))}), running on CPU`);
+      return onCpu();
+    }
+  }
   // without the library onnxruntime would print its own errors before failing: check first
   let reason = 'its library is not installed';
   if (cudaProviderInstalled()) {
     try {
-      return { session: await create(['cuda']), ep: 'cuda' };
+      return opened(await create(['cuda']), 'cuda');
     } catch (e) {
       reason = failureReason(e);
     }
   }
-  if (ep === 'cuda') throw new UserError(`the CUDA execution provider cannot be used (${reason}): ${CUDA_HINT}, or use --ep cpu`);
+  if (!plan.cpuFallback) throw new UserError(`the CUDA execution provider cannot be used (${reason}): ${CUDA_HINT}, or use --ep cpu`);
   warn(`warning: CUDA execution provider unavailable (${reason}), running on CPU; ${CUDA_HINT}`);
   return onCpu();
 }
@@ -240,12 +287,9 @@ export async function runChunk(s: CaptureSession, input: ChunkInput): Promise<Ch
     }
   }
   const present: KvCache = { keys: cache.keys, values: cache.values, length: start + n };
-  const result: ChunkOutput = {
-    hiddenF16: out[CAPTURE_IO.hidden]!.data as Uint16Array,
-    queriesF16: out[CAPTURE_IO.queries]!.data as Uint16Array,
-    present,
-  };
-  if (s.withKeys) result.keysF16 = out[CAPTURE_IO.keys]!.data as Uint16Array;
+  const rows = (name: string) => rowsAsHalf(out[name]!, name);
+  const result: ChunkOutput = { hiddenF16: rows(CAPTURE_IO.hidden), queriesF16: rows(CAPTURE_IO.queries), present };
+  if (s.withKeys) result.keysF16 = rows(CAPTURE_IO.keys);
   return result;
 }
 
