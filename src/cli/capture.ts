@@ -27,6 +27,7 @@ interface CaptureFlags {
   ep: 'auto' | 'cuda' | 'cpu';
   withInputIds: boolean;
   withKeys: boolean;
+  withValues: boolean;
   shard?: Shard;
   force: boolean;
 }
@@ -65,6 +66,13 @@ export function registerCapture(program: Command): void {
     .option('--ep <ep>', 'execution provider: auto (CUDA if installed, else CPU), cuda, cpu', choiceArg(['auto', 'cuda', 'cpu'] as const), 'auto')
     .option('--with-input-ids', 'also store the prompt token ids (input_ids)', false)
     .option('--with-keys', 'also store post-RoPE keys at the sampled positions (keys)', false)
+    .option(
+      '--with-values',
+      'also store the value vectors at the sampled positions (values, float16 [n_layers, n_kv_heads, T_sub, head_dim]): ' +
+        'the value projection v_proj of the attention input, as the KV cache holds them (no RoPE); ' +
+        'needed by the press simulation of poc fidelity. A corpus captured without values is not resumed with them: capture into another --out',
+      false,
+    )
     .option('--shard <i/n>', 'take every n-th (task, prompt) job starting at i (array jobs)', shardArg)
     .option('--force', 'recompute files that already exist and are valid', false)
     .action(async (flags: CaptureFlags, cmd: Command) => {
@@ -119,6 +127,7 @@ export function captureOptionsFromFlags(flags: CaptureFlags, explicit: (name: st
     ep: flags.ep,
     withInputIds: flags.withInputIds,
     withKeys: flags.withKeys,
+    withValues: flags.withValues,
     shard: flags.shard,
     force: flags.force,
     ...settings,

@@ -124,15 +124,19 @@ export async function writeAtomic(target: string, bytes: Uint8Array): Promise<vo
 export async function ensureCaptureGraph(modelDir: string, opts: SurgeryOptions & PlacementOptions & { loop?: boolean }): Promise<CaptureGraph> {
   const started = performance.now();
   // the loop version only enters loop graphs' keys, so the other graphs' keys stay as they were
-  const src = await openExportSource(modelDir, { v: SURGERY_VERSION, withKeys: opts.withKeys, onePass: opts.onePass ?? false, ...(opts.loop ? { loop: LOOP_GRAPH_VERSION } : {}) }, opts.location);
+  // values enter the key only when asked for, so the graphs without them keep their keys
+  const withValues = opts.withValues ?? false;
+  const src = await openExportSource(modelDir, {
+    v: SURGERY_VERSION, withKeys: opts.withKeys, onePass: opts.onePass ?? false, ...(withValues ? { withValues } : {}), ...(opts.loop ? { loop: LOOP_GRAPH_VERSION } : {}),
+  }, opts.location);
   const { model, data, geometry } = src;
-  const fileName = `${PREFIX}${src.key}${opts.withKeys ? '-keys' : ''}${opts.onePass ? '-onepass' : ''}${opts.loop ? '-loop' : ''}.onnx`;
+  const fileName = `${PREFIX}${src.key}${opts.withKeys ? '-keys' : ''}${withValues ? '-values' : ''}${opts.onePass ? '-onepass' : ''}${opts.loop ? '-loop' : ''}.onnx`;
   const target = join(src.folder, fileName);
   const found = { sourcePath: src.sourcePath, externalDataDir: data.dir, geometry };
   if (existsSync(target)) return { ...found, path: target, cached: true, rewriteMs: performance.now() - started };
   let stats: SurgeryStats | undefined;
-  if (opts.loop) rewriteForLoop(model, geometry, { withKeys: opts.withKeys });
-  else stats = rewriteForCapture(model, geometry, { withKeys: opts.withKeys, onePass: opts.onePass });
+  if (opts.loop) rewriteForLoop(model, geometry, { withKeys: opts.withKeys, withValues });
+  else stats = rewriteForCapture(model, geometry, { withKeys: opts.withKeys, withValues, onePass: opts.onePass });
   if (data.symlinked) renameLocations(model, data.renames);
   await mkdir(dirname(target), { recursive: true });
   await writeAtomic(target, toBinary(ModelProtoSchema, model));

@@ -40,11 +40,13 @@ interface Manifest {
  * capture graph's (beside the export when writable, else the cache, with real data-file
  * names behind symlinks): it references the export's external data and copies no weight.
  */
-export async function ensureLayerGraphs(modelDir: string, opts: { withKeys: boolean } & PlacementOptions): Promise<LayerGraphs> {
+export async function ensureLayerGraphs(modelDir: string, opts: { withKeys: boolean; withValues?: boolean } & PlacementOptions): Promise<LayerGraphs> {
   const started = performance.now();
-  const src = await openExportSource(modelDir, { v: SURGERY_VERSION, layers: LAYER_SLICE_VERSION, withKeys: opts.withKeys }, opts.location);
+  // values enter the key only when asked for, so the graphs without them keep their keys
+  const withValues = opts.withValues ?? false;
+  const src = await openExportSource(modelDir, { v: SURGERY_VERSION, layers: LAYER_SLICE_VERSION, withKeys: opts.withKeys, ...(withValues ? { withValues } : {}) }, opts.location);
   const { model, data, geometry, sourcePath } = src;
-  const stem = `${PREFIX}${src.key}${opts.withKeys ? '-keys' : ''}-layers`;
+  const stem = `${PREFIX}${src.key}${opts.withKeys ? '-keys' : ''}${withValues ? '-values' : ''}-layers`;
   const dir = src.folder;
   const manifestPath = join(dir, `${stem}.json`);
   const found = { sourcePath, externalDataDir: data.dir, geometry };
@@ -55,7 +57,7 @@ export async function ensureLayerGraphs(modelDir: string, opts: { withKeys: bool
       return { ...found, path, io: m.io, residualWidth: m.residualWidth, seqMajorCache: m.seqMajorCache, cached: true, rewriteMs: performance.now() - started };
     }
   }
-  const slices = sliceByLayer(model, geometry, { withKeys: opts.withKeys });
+  const slices = sliceByLayer(model, geometry, { withKeys: opts.withKeys, withValues });
   const residualWidth = Math.max(0, ...slices.io.map((x) => Math.max(x.residualIn.length, x.residualOut.length)));
   const combined = layerSwitchModel(slices, residualWidth);
   if (data.symlinked) renameLocations(combined, data.renames);

@@ -16,6 +16,7 @@ export interface LayerSession {
   /** element type of the KV cache and the residual stream (the model's compute dtype) */
   kvType: 'float32' | 'float16';
   withKeys: boolean;
+  withValues: boolean;
   /** residual-stream tensors carried between layers */
   residualWidth: number;
 }
@@ -55,18 +56,21 @@ export interface LayerChunkOutput {
   queriesF16: Uint16Array;
   /** [n_kv_heads, P, head_dim], with keys only */
   keysF16?: Uint16Array;
+  /** [P, n_kv_heads*head_dim] v_proj outputs, with values only */
+  valuesF16?: Uint16Array;
 }
 
 /** Build (or reuse) the layer-switch graph of a model folder and open its session. */
 export async function createLayerSession(modelDir: string, opts: CaptureSessionOptions = {}): Promise<LayerSession> {
   const withKeys = opts.withKeys ?? false;
-  const graphs = await ensureLayerGraphs(modelDir, { withKeys, location: opts.graphLocation ?? 'auto' });
+  const withValues = opts.withValues ?? false;
+  const graphs = await ensureLayerGraphs(modelDir, { withKeys, withValues, location: opts.graphLocation ?? 'auto' });
   const threads = opts.threads ?? availableParallelism();
   const warn = opts.warn ?? ((l: string) => process.stderr.write(l + '\n'));
   const { session, ep } = await openSession({ path: graphs.path, externalDataDir: graphs.externalDataDir }, opts.ep ?? 'auto', threads, warn);
   const kvMeta = session.inputMetadata.find((m) => m.name === SWITCH_IO.past('key'));
   const kvType = kvMeta && kvMeta.isTensor && kvMeta.type === 'float16' ? 'float16' : 'float32';
-  return { session, graphs, geometry: graphs.geometry, ep, kvType, withKeys, residualWidth: graphs.residualWidth };
+  return { session, graphs, geometry: graphs.geometry, ep, kvType, withKeys, withValues, residualWidth: graphs.residualWidth };
 }
 
 /** Host buffers for a prompt of `kLen` tokens: residual stream at one layer boundary and one layer's KV cache. */
@@ -135,6 +139,7 @@ export async function runLayerChunk(s: LayerSession, state: LayerState, input: L
     queriesF16: out[SWITCH_IO.queries]!.data as Uint16Array,
   };
   if (s.withKeys) result.keysF16 = out[SWITCH_IO.keys]!.data as Uint16Array;
+  if (s.withValues) result.valuesF16 = out[SWITCH_IO.values]!.data as Uint16Array;
   return result;
 }
 

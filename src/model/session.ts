@@ -19,6 +19,8 @@ export interface CaptureSessionOptions {
   threads?: number;
   /** also emit post-RoPE keys at the captured positions (capture_keys) */
   withKeys?: boolean;
+  /** also emit the value projection's outputs (v_proj, no RoPE) at the captured positions (capture_values) */
+  withValues?: boolean;
   /** one-pass prefill only: the graph returns no KV cache, so only captured rows leave onnxruntime */
   onePass?: boolean;
   /** where the capture graph is written: beside the export when writable (default), or always in the cache */
@@ -47,6 +49,7 @@ export interface CaptureSession {
   /** element type of the KV cache (the model's compute dtype) */
   kvType: 'float32' | 'float16';
   withKeys: boolean;
+  withValues: boolean;
   /** whether the export takes position_ids (optimum) or derives positions itself (genai GQA) */
   takesPositionIds: boolean;
   /** the capture graph takes the past sequence-major and returns only the chunk (see CACHE_IO); false around fused attention ops */
@@ -73,6 +76,8 @@ export interface ChunkOutput {
   queriesF16: Uint16Array;
   /** [n_layers, n_kv_heads, P, head_dim] post-RoPE keys; only when the session has withKeys */
   keysF16?: Uint16Array;
+  /** [n_layers, P, n_kv_heads*head_dim] v_proj outputs (no RoPE), heads side by side; only when the session has withValues */
+  valuesF16?: Uint16Array;
   present: KvCache;
 }
 
@@ -83,8 +88,9 @@ export interface ChunkOutput {
  */
 export async function createCaptureSession(modelDir: string, opts: CaptureSessionOptions = {}): Promise<CaptureSession> {
   const withKeys = opts.withKeys ?? false;
+  const withValues = opts.withValues ?? false;
   const onePass = opts.onePass ?? false;
-  const graph = await ensureCaptureGraph(modelDir, { withKeys, onePass, location: opts.graphLocation ?? 'auto' });
+  const graph = await ensureCaptureGraph(modelDir, { withKeys, withValues, onePass, location: opts.graphLocation ?? 'auto' });
   const threads = opts.threads ?? availableParallelism();
   const { session, ep } = await openSession(graph, opts.ep ?? 'auto', threads, opts.warn ?? ((l) => process.stderr.write(l + '\n')));
   const kvMeta = session.inputMetadata.find((m) => m.name.startsWith('past_seq.') || m.name.startsWith('past_key_values.'));
@@ -96,6 +102,7 @@ export async function createCaptureSession(modelDir: string, opts: CaptureSessio
     ep,
     kvType,
     withKeys,
+    withValues,
     takesPositionIds: session.inputNames.includes('position_ids'),
     seqMajorCache: session.inputNames.includes(CACHE_IO.past(0, 'key')),
     onePass,
@@ -246,6 +253,7 @@ export async function runChunk(s: CaptureSession, input: ChunkInput): Promise<Ch
     present,
   };
   if (s.withKeys) result.keysF16 = out[CAPTURE_IO.keys]!.data as Uint16Array;
+  if (s.withValues) result.valuesF16 = out[CAPTURE_IO.values]!.data as Uint16Array;
   return result;
 }
 

@@ -13,7 +13,7 @@ import { geometryOf, readModelConfig } from '../../src/model/config.js';
 import { prefillCapture } from '../../src/capture/prefill.js';
 import { planLayerPrefillBytes, prefillByLayers } from '../../src/capture/layer-prefill.js';
 import { referenceForward, type RefForward } from './reference-llama.js';
-import { CASES, expectRowsMatch, POSITIONS, refBuffers, T } from './prefill-helpers.js';
+import { CASES, expectRowsMatch, KV_OPTIONS, POSITIONS, refBuffers, T } from './prefill-helpers.js';
 
 // Tolerances, as in capture.test.ts (measured errors in brackets, POC_LOG_ERR=1 prints them):
 // - against the float64 reference: float32 models within half a float16 ulp per element plus
@@ -43,15 +43,15 @@ describe.each(CASES)('layer-streamed prefill: $name', ({ opts }) => {
     rmSync(dir, { recursive: true, force: true });
   });
 
-  it.each([false, true])('matches the float64 reference and the chunked capture (with keys: %s)', async (withKeys) => {
-    const layers = await createLayerSession(dir, { ep: 'cpu', threads: 1, withKeys });
-    const chunked = await createCaptureSession(dir, { ep: 'cpu', threads: 1, withKeys });
+  it.each(KV_OPTIONS)('matches the float64 reference and the chunked capture (with keys: $withKeys, values: $withValues)', async ({ withKeys, withValues }) => {
+    const layers = await createLayerSession(dir, { ep: 'cpu', threads: 1, withKeys, withValues });
+    const chunked = await createCaptureSession(dir, { ep: 'cpu', threads: 1, withKeys, withValues });
     sessions.push(layers, chunked);
     const want = refBuffers(ref, POSITIONS, o);
     for (const chunk of CHUNKS) {
       const { buffers } = await prefillByLayers(layers, ids, positions, chunk);
       const base = await prefillCapture(chunked, ids, positions, chunk === 0 ? 16 : chunk);
-      expectRowsMatch(buffers, want, base, o, chunk, withKeys);
+      expectRowsMatch(buffers, want, base, o, chunk, withKeys, withValues);
     }
   });
 

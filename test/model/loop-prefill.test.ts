@@ -12,7 +12,7 @@ import { LOOP_IO } from '../../src/model/loop-graph.js';
 import { prefillCapture } from '../../src/capture/prefill.js';
 import { planLayerPrefillBytes } from '../../src/capture/layer-prefill.js';
 import { referenceForward, type RefForward } from './reference-llama.js';
-import { CASES, expectRowsMatch, POSITIONS, refBuffers, T } from './prefill-helpers.js';
+import { CASES, expectRowsMatch, KV_OPTIONS, POSITIONS, refBuffers, T } from './prefill-helpers.js';
 
 // Tolerances as in layer-prefill.test.ts (POC_LOG_ERR=1 prints the measured errors):
 // - against the float64 reference: float32 models within half a float16 ulp per element plus
@@ -45,16 +45,16 @@ describe.each(CASES)('loop prefill: $name', ({ opts }) => {
     rmSync(dir, { recursive: true, force: true });
   });
 
-  it.each([false, true])('matches the float64 reference and the chunked capture (with keys: %s)', async (withKeys) => {
-    const loop = await createLoopSession(dir, { ep: 'cpu', threads: 1, withKeys });
-    const chunked = await createCaptureSession(dir, { ep: 'cpu', threads: 1, withKeys });
+  it.each(KV_OPTIONS)('matches the float64 reference and the chunked capture (with keys: $withKeys, values: $withValues)', async ({ withKeys, withValues }) => {
+    const loop = await createLoopSession(dir, { ep: 'cpu', threads: 1, withKeys, withValues });
+    const chunked = await createCaptureSession(dir, { ep: 'cpu', threads: 1, withKeys, withValues });
     loops.push(loop);
     chunkeds.push(chunked);
     const want = refBuffers(ref, POSITIONS, o);
     for (const chunk of CHUNKS) {
       const rows = await runLoopPrefill(loop, ids, positions, chunk);
       const base = await prefillCapture(chunked, ids, positions, chunk === 0 ? T : chunk);
-      expectRowsMatch(rows, want, base, o, chunk, withKeys);
+      expectRowsMatch(rows, want, base, o, chunk, withKeys, withValues);
     }
   });
 
