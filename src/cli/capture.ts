@@ -37,7 +37,8 @@ export function registerCapture(program: Command): void {
     .command('capture')
     .description(
       'prefill RULER prompts through the capture graph and write one prompt_{task}__p{j}.npz per (task, prompt) ' +
-        'with the attention-block input hidden states and pre-RoPE queries at sampled positions, plus meta.json. ' +
+        'with the attention-block input hidden states and pre-RoPE queries at sampled positions (and, on request, ' +
+        'the input ids, post-RoPE keys and value vectors), plus meta.json. ' +
         'Resumable: valid files of the same settings are skipped.',
     )
     .option('--task <name>', 'RULER task to capture (e.g. niah_multikey_1)')
