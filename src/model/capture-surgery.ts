@@ -91,8 +91,9 @@ export interface SurgeryStats {
 /**
  * Rewrite a Llama decoder graph (in place) into a capture graph: add `capture_positions`,
  * gather each layer's attention input and pre-RoPE queries (and optionally post-RoPE keys
- * and the value projection's outputs) along the sequence axis of batch 0 as float16, drop `logits` and every node and
- * initializer the remaining outputs (captures + present KV) do not need.
+ * and the value projection's outputs) along the sequence axis of batch 0 as float16, drop
+ * `logits` and every node and initializer the remaining outputs (captures + present KV) do
+ * not need.
  */
 export function rewriteForCapture(model: ModelProto, g: ModelGeometry, opts: SurgeryOptions): SurgeryStats {
   const graph = model.graph;
