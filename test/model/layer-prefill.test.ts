@@ -97,9 +97,9 @@ describe('host memory of a layer-streamed prefill', () => {
       const dir = mkdtempSync(join(tmpdir(), 'poc-layers-mem-'));
       dirs.push(dir);
       await makeTinyModel({ ...o, layers, out: dir });
-      const s = await createLayerSession(dir, { ep: 'cpu', threads: 1 });
+      const s = await createLayerSession(dir, { ep: 'cpu', threads: 1, withValues: true });
       const { hostBytes } = await prefillByLayers(s, ids, positions, 16);
-      const plan = planLayerPrefillBytes(s.geometry, T, positions.length, { withKeys: false, residualWidth: s.residualWidth, elemBytes: 2 });
+      const plan = planLayerPrefillBytes(s.geometry, T, positions.length, { withKeys: false, withValues: true, residualWidth: s.residualWidth, elemBytes: 2 });
       await closeLayerSession(s);
       expect(hostBytes).toEqual(plan);
       // what the chunked prefill holds instead: every layer's KV cache for the prompt
@@ -116,7 +116,7 @@ describe('host memory of a layer-streamed prefill', () => {
     for (const p of perDepth) {
       expect(p.residualBytes, `${p.layers} layers`).toBe(residual);
       expect(p.kvBytes, `${p.layers} layers`).toBe(oneLayerKv);
-      expect(p.rowsBytes).toBe(p.layers * POSITIONS.length * (o.hidden + o.heads * d) * 2);
+      expect(p.rowsBytes).toBe(p.layers * POSITIONS.length * (o.hidden + o.heads * d + o.kvHeads * d) * 2);
       expect(p.chunkedKvBytes).toBe(p.layers * oneLayerKv);
     }
   });
