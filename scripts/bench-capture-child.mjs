@@ -14,7 +14,9 @@ const n = Number(nTokens);
 const ids = new Int32Array(n);
 for (let i = 0; i < n; i++) ids[i] = (i * 7919 + 13) % 500;
 const positions = samplePositions(n, 16, Number(tSub), 0, 'bench', 0);
-const opts = { ep: 'cpu', threads: Number(threads), warn: () => {} };
+// POC_BENCH_ROWS=keys,values also captures those rows (their cost against hidden + queries alone)
+const extraRows = (process.env.POC_BENCH_ROWS ?? '').split(',');
+const opts = { ep: 'cpu', threads: Number(threads), warn: () => {}, withKeys: extraRows.includes('keys'), withValues: extraRows.includes('values') };
 let run, close, hostKvBytes, ortKvBytes = 0;
 if (mode === 'layers') {
   const s = await createLayerSession(modelDir, opts);

@@ -24,11 +24,12 @@ export function planLayerPrefillBytes(
   g: ModelGeometry,
   kLen: number,
   tSub: number,
-  opts: { withKeys: boolean; residualWidth: number; elemBytes: number },
+  opts: { withKeys: boolean; withValues?: boolean; residualWidth: number; elemBytes: number },
 ): HostBytes {
   const residualBytes = opts.residualWidth * kLen * g.hiddenSize * opts.elemBytes;
   const kvBytes = 2 * kLen * g.nKvHeads * g.headDim * opts.elemBytes;
-  const rowsBytes = 2 * g.nLayers * tSub * (g.hiddenSize + g.nHeads * g.headDim + (opts.withKeys ? g.nKvHeads * g.headDim : 0));
+  const kvRow = g.nKvHeads * g.headDim;
+  const rowsBytes = 2 * g.nLayers * tSub * (g.hiddenSize + g.nHeads * g.headDim + (opts.withKeys ? kvRow : 0) + (opts.withValues ? kvRow : 0));
   return { residualBytes, kvBytes, rowsBytes, totalBytes: residualBytes + kvBytes + rowsBytes };
 }
 
@@ -55,7 +56,7 @@ export async function prefillByLayers(
   const g = session.geometry;
   const L = g.nLayers;
   const tSub = positionsSorted.length;
-  const buffers = allocateCaptureBuffers(g, tSub, session.withKeys);
+  const buffers = allocateCaptureBuffers(g, tSub, session.withKeys, session.withValues);
   const state = allocateLayerState(session, ids.length);
   const plans = planChunks(ids.length, positionsSorted, chunk);
   const one: CaptureGeometry = { ...g, nLayers: 1 };
@@ -63,7 +64,7 @@ export async function prefillByLayers(
     const layerRows = layerView(buffers, g, tSub, l);
     for (const plan of plans) {
       const out = await runLayerChunk(session, state, { layer: l, ids, start: plan.start, length: plan.length, capturePositions: plan.capture });
-      placeChunkRows(layerRows, one, tSub, plan.firstRow, plan.capture.length, out.hiddenF16, out.queriesF16, out.keysF16);
+      placeChunkRows(layerRows, one, tSub, plan.firstRow, plan.capture.length, out.hiddenF16, out.queriesF16, out.keysF16, out.valuesF16);
       onProgress?.({ tokensDone: Math.floor((l * ids.length + plan.start + plan.length) / L), kLen: ids.length });
     }
   }
@@ -79,12 +80,13 @@ function layerView(b: CaptureBuffers, g: ModelGeometry, tSub: number, l: number)
     hidden: b.hidden.subarray(l * h, (l + 1) * h),
     queries: b.queries.subarray(l * q, (l + 1) * q),
     keys: b.keys?.subarray(l * k, (l + 1) * k),
+    values: b.values?.subarray(l * k, (l + 1) * k),
   };
 }
 
 function measured(b: CaptureBuffers, s: LayerState): HostBytes {
   const residualBytes = s.residual.reduce((a, r) => a + r.byteLength, 0);
   const kvBytes = s.key.byteLength + s.value.byteLength;
-  const rowsBytes = b.hidden.byteLength + b.queries.byteLength + (b.keys?.byteLength ?? 0);
+  const rowsBytes = b.hidden.byteLength + b.queries.byteLength + (b.keys?.byteLength ?? 0) + (b.values?.byteLength ?? 0);
   return { residualBytes, kvBytes, rowsBytes, totalBytes: residualBytes + kvBytes + rowsBytes };
 }

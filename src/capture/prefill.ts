@@ -24,7 +24,7 @@ export async function prefillCapture(
   const g = session.geometry;
   const geometry = { nLayers: g.nLayers, nHeads: g.nHeads, nKvHeads: g.nKvHeads, headDim: g.headDim, hiddenSize: g.hiddenSize };
   const tSub = positionsSorted.length;
-  const buffers = allocateCaptureBuffers(geometry, tSub, session.withKeys);
+  const buffers = allocateCaptureBuffers(geometry, tSub, session.withKeys, session.withValues);
   let past = emptyKvCache(session, ids.length);
   for (const plan of planChunks(ids.length, positionsSorted, chunk)) {
     const out = await runChunk(session, {
@@ -32,7 +32,7 @@ export async function prefillCapture(
       capturePositions: plan.capture,
       past,
     });
-    placeChunkRows(buffers, geometry, tSub, plan.firstRow, plan.capture.length, out.hiddenF16, out.queriesF16, out.keysF16);
+    placeChunkRows(buffers, geometry, tSub, plan.firstRow, plan.capture.length, out.hiddenF16, out.queriesF16, out.keysF16, out.valuesF16);
     past = out.present;
     onProgress?.({ tokensDone: plan.start + plan.length, kLen: ids.length });
   }

@@ -63,6 +63,8 @@ export interface CaptureOptions {
   ep: EpChoice;
   withInputIds: boolean;
   withKeys: boolean;
+  /** also store `values`, the value projection's outputs (v_proj, no RoPE) at the sampled positions */
+  withValues?: boolean;
   shard?: { index: number; count: number };
   force: boolean;
   threads?: number;
@@ -136,6 +138,7 @@ export async function runCapture(opts: CaptureOptions): Promise<CaptureResult> {
       dtype: 'float16',
       with_input_ids: opts.withInputIds,
       with_keys: opts.withKeys,
+      with_values: opts.withValues ?? false,
     },
     tool: { name: 'poc', version: toolVersion() },
     tasks: {},
@@ -190,7 +193,7 @@ export async function runCapture(opts: CaptureOptions): Promise<CaptureResult> {
   }
   // --chunk 0: a graph without cache outputs, so only the captured rows leave onnxruntime
   const session = await openPrefiller(model.dir, opts.prefill ?? DEFAULT_PREFILL, opts.chunk ?? DEFAULT_CHUNK, {
-    ep: opts.ep, withKeys: opts.withKeys, threads: opts.threads, warn: (l) => stderr.write(`${l}\n`),
+    ep: opts.ep, withKeys: opts.withKeys, withValues: opts.withValues ?? false, threads: opts.threads, warn: (l) => stderr.write(`${l}\n`),
   });
   let current: NpzWriter | undefined;
   try {
@@ -222,6 +225,7 @@ export async function runCapture(opts: CaptureOptions): Promise<CaptureResult> {
         await current.add('k_len', { dtype: 'int64', shape: [], data: BigInt64Array.of(BigInt(ids.length)) });
         if (opts.withInputIds) await current.add('input_ids', { dtype: 'int32', shape: [ids.length], data: ids });
         if (buffers.keys) await current.add('keys', { dtype: 'float16', shape: [g.nLayers, g.nKvHeads, opts.tSub, g.headDim], data: buffers.keys });
+        if (buffers.values) await current.add('values', { dtype: 'float16', shape: [g.nLayers, g.nKvHeads, opts.tSub, g.headDim], data: buffers.values });
         if (opts.signal?.aborted) throw new InterruptedError(INTERRUPTED);
         await current.close();
         current = undefined;
@@ -273,7 +277,8 @@ async function isCompleteFile(path: string, job: Job, meta: CorpusMeta, opts: Ca
   }
   try {
     const report = await validateCorpusReader(reader, mergeCorpusMeta(meta, { tasks: { [job.task]: [job.promptIdx] } }));
-    return report.ok && (reader.field('input_ids') !== undefined) === opts.withInputIds && (reader.field('keys') !== undefined) === opts.withKeys;
+    const has = (name: string) => reader.field(name) !== undefined;
+    return report.ok && has('input_ids') === opts.withInputIds && has('keys') === opts.withKeys && has('values') === (opts.withValues ?? false);
   } catch {
     return false;
   } finally {

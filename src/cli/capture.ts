@@ -28,6 +28,7 @@ interface CaptureFlags {
   ep: EpChoice;
   withInputIds: boolean;
   withKeys: boolean;
+  withValues: boolean;
   shard?: Shard;
   force: boolean;
 }
@@ -37,7 +38,8 @@ export function registerCapture(program: Command): void {
     .command('capture')
     .description(
       'prefill RULER prompts through the capture graph and write one prompt_{task}__p{j}.npz per (task, prompt) ' +
-        'with the attention-block input hidden states and pre-RoPE queries at sampled positions, plus meta.json. ' +
+        'with the attention-block input hidden states and pre-RoPE queries at sampled positions (and, on request, ' +
+        'the input ids, post-RoPE keys and value vectors), plus meta.json. ' +
         'Resumable: valid files of the same settings are skipped.',
     )
     .option('--task <name>', 'RULER task to capture (e.g. niah_multikey_1)')
@@ -72,6 +74,13 @@ export function registerCapture(program: Command): void {
     )
     .option('--with-input-ids', 'also store the prompt token ids (input_ids)', false)
     .option('--with-keys', 'also store post-RoPE keys at the sampled positions (keys)', false)
+    .option(
+      '--with-values',
+      'also store the value vectors at the sampled positions (values, float16 [n_layers, n_kv_heads, T_sub, head_dim]): ' +
+        'the value projection v_proj of the attention input, as the KV cache holds them (no RoPE); ' +
+        'needed by the press simulation of poc fidelity. A corpus captured without values is not resumed with them: capture into another --out',
+      false,
+    )
     .option('--shard <i/n>', 'take every n-th (task, prompt) job starting at i (array jobs)', shardArg)
     .option('--force', 'recompute files that already exist and are valid', false)
     .action(async (flags: CaptureFlags, cmd: Command) => {
@@ -126,6 +135,7 @@ export function captureOptionsFromFlags(flags: CaptureFlags, explicit: (name: st
     ep: flags.ep,
     withInputIds: flags.withInputIds,
     withKeys: flags.withKeys,
+    withValues: flags.withValues,
     shard: flags.shard,
     force: flags.force,
     ...settings,

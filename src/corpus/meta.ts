@@ -80,6 +80,12 @@ export async function writeCorpusMeta(dir: string, meta: CorpusMeta): Promise<vo
 }
 
 /**
+ * Optional fields recorded since a version of poc that wrote meta.json without them: a corpus
+ * whose capture section lacks one was captured without that field in its files.
+ */
+const ABSENT_MEANS_FALSE = new Set(['with_values']);
+
+/**
  * Settings of two captures that must agree for their files to share one corpus, as
  * "section.key: ours vs theirs" lines; empty when they agree.
  */
@@ -89,10 +95,11 @@ export function metaConflicts(existing: CorpusMeta, incoming: CorpusMeta): strin
     const a = existing[section] ?? {};
     const b = incoming[section] ?? {};
     for (const key of Object.keys(b)) {
-      if (!(key in a)) continue;
-      const va = JSON.stringify(a[key]);
+      const absentMeansFalse = section === 'capture' && existing.capture !== undefined && ABSENT_MEANS_FALSE.has(key);
+      if (!(key in a) && !absentMeansFalse) continue;
+      const va = key in a ? JSON.stringify(a[key]) : 'false';
       const vb = JSON.stringify(b[key]);
-      if (va !== vb) out.push(`${section}.${key}: ${va} in meta.json vs ${vb} now`);
+      if (va !== vb) out.push(`${section}.${key}: ${key in a ? va : 'absent (false)'} in meta.json vs ${vb} now`);
     }
   }
   return out;

@@ -146,20 +146,24 @@ export async function writeAtomic(target: string, bytes: Uint8Array): Promise<vo
 export async function ensureCaptureGraph(modelDir: string, opts: SurgeryOptions & PlacementOptions & { loop?: boolean }): Promise<CaptureGraph> {
   const started = performance.now();
   // the loop version only enters loop graphs' keys, so the other graphs' keys stay as they were
-  // rowsOnHost only enters the keys of graphs that have it, so the others' keys stay as they were
+  // values and rowsOnHost enter the key only when asked for, so the graphs without them keep their keys
+  const withValues = opts.withValues ?? false;
   const src = await openExportSource(
     modelDir,
-    { v: SURGERY_VERSION, withKeys: opts.withKeys, onePass: opts.onePass ?? false, ...(opts.loop ? { loop: LOOP_GRAPH_VERSION } : {}), ...(opts.rowsOnHost ? { rowsOnHost: true } : {}) },
+    {
+      v: SURGERY_VERSION, withKeys: opts.withKeys, onePass: opts.onePass ?? false, ...(withValues ? { withValues } : {}),
+      ...(opts.loop ? { loop: LOOP_GRAPH_VERSION } : {}), ...(opts.rowsOnHost ? { rowsOnHost: true } : {}),
+    },
     opts.location,
   );
   const { model, data, geometry } = src;
-  const fileName = `${PREFIX}${src.key}${opts.withKeys ? '-keys' : ''}${opts.onePass ? '-onepass' : ''}${opts.loop ? '-loop' : ''}${opts.rowsOnHost ? '-f32rows' : ''}.onnx`;
+  const fileName = `${PREFIX}${src.key}${opts.withKeys ? '-keys' : ''}${withValues ? '-values' : ''}${opts.onePass ? '-onepass' : ''}${opts.loop ? '-loop' : ''}${opts.rowsOnHost ? '-f32rows' : ''}.onnx`;
   const target = join(src.folder, fileName);
   const found = { sourcePath: src.sourcePath, externalDataDir: data.dir, geometry };
   if (existsSync(target)) return { ...found, path: target, cached: true, rewriteMs: performance.now() - started };
   let stats: SurgeryStats | undefined;
-  if (opts.loop) rewriteForLoop(model, geometry, { withKeys: opts.withKeys, rowsOnHost: opts.rowsOnHost });
-  else stats = rewriteForCapture(model, geometry, { withKeys: opts.withKeys, onePass: opts.onePass, rowsOnHost: opts.rowsOnHost });
+  if (opts.loop) rewriteForLoop(model, geometry, { withKeys: opts.withKeys, withValues, rowsOnHost: opts.rowsOnHost });
+  else stats = rewriteForCapture(model, geometry, { withKeys: opts.withKeys, withValues, onePass: opts.onePass, rowsOnHost: opts.rowsOnHost });
   if (data.symlinked) renameLocations(model, data.renames);
   await mkdir(dirname(target), { recursive: true });
   await writeAtomic(target, toBinary(ModelProtoSchema, model));

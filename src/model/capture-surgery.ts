@@ -21,6 +21,8 @@ export const CAPTURE_IO = {
   queries: 'capture_queries',
   /** float16 [L, n_kv_heads, P, head_dim]: post-RoPE keys from present.N.key (optional) */
   keys: 'capture_keys',
+  /** float16 [L, P, n_kv_heads*head_dim]: value projection outputs v_proj(hidden), no RoPE (optional) */
+  values: 'capture_values',
 } as const;
 
 /**
@@ -35,6 +37,8 @@ export const LAYER_CAPTURE_IO = {
   queries: (layer: number) => `capture_queries.${layer}`,
   /** float16 [1, n_kv_heads, P, head_dim] */
   keys: (layer: number) => `capture_keys.${layer}`,
+  /** float16 [1, P, n_kv_heads*head_dim] */
+  values: (layer: number) => `capture_values.${layer}`,
 } as const;
 
 /**
@@ -55,6 +59,8 @@ export const CACHE_IO = {
 export interface SurgeryOptions {
   /** also emit capture_keys (post-RoPE keys at the captured positions) */
   withKeys: boolean;
+  /** also emit capture_values (v_proj outputs at the captured positions, tapped at the projection like the queries) */
+  withValues?: boolean;
   /**
    * a graph for one-pass prefill: no KV cache output at all, so nothing but the captured rows
    * ever leaves onnxruntime (the past inputs stay and are fed empty)
@@ -90,9 +96,10 @@ export interface SurgeryStats {
 
 /**
  * Rewrite a Llama decoder graph (in place) into a capture graph: add `capture_positions`,
- * gather each layer's attention input and pre-RoPE queries (and optionally post-RoPE keys)
- * along the sequence axis of batch 0 as float16, drop `logits` and every node and
- * initializer the remaining outputs (captures + present KV) do not need.
+ * gather each layer's attention input and pre-RoPE queries (and optionally post-RoPE keys
+ * and the value projection's outputs) along the sequence axis of batch 0 as float16, drop
+ * `logits` and every node and initializer the remaining outputs (captures + present KV) do
+ * not need.
  */
 export function rewriteForCapture(model: ModelProto, g: ModelGeometry, opts: SurgeryOptions): SurgeryStats {
   const graph = model.graph;
@@ -126,11 +133,20 @@ export function rewriteForCapture(model: ModelProto, g: ModelGeometry, opts: Sur
   const hiddenRows: string[] = [];
   const queryRows: string[] = [];
   const keyRows: string[] = [];
+  const valueRows: string[] = [];
+  const withValues = opts.withValues ?? false;
   let absPositions = '';
   let qSlice: string[] = [];
+  let vSlice: string[] = [];
   if (taps.some((t) => t.packed)) {
     const s = '/capture/queries';
     qSlice = [constant(`${s}/Constant_start`, [0]), constant(`${s}/Constant_end`, [qWidth]), constant(`${s}/Constant_axis`, [2])];
+    if (withValues) {
+      // a packed projection lays out q | k | v: v is the last n_kv_heads·head_dim columns
+      const kvWidth = g.nKvHeads * g.headDim;
+      const v = '/capture/values';
+      vSlice = [constant(`${v}/Constant_start`, [qWidth + kvWidth]), constant(`${v}/Constant_end`, [qWidth + 2 * kvWidth]), qSlice[2]!];
+    }
   }
   if (opts.withKeys) {
     // present keys hold past + chunk positions; the captured ones sit past_len further on
@@ -162,6 +178,12 @@ export function rewriteForCapture(model: ModelProto, g: ModelGeometry, opts: Sur
       const k = node(`${s}/keys/Gather`, 'Gather', [t.present.key, absPositions], { axis: 2 });
       keyRows.push(toHalf(`${s}/keys/Cast`, k, t.elemType));
     }
+    if (withValues) {
+      // at the projection, as the queries: rows [1, P, n_kv·head_dim], heads side by side
+      let v = gatherRows(`${s}/values`, t.values, t.valuesFlat);
+      if (t.packed) v = node(`${s}/values/Slice`, 'Slice', [v, ...vSlice]);
+      valueRows.push(toHalf(`${s}/values/Cast`, v, t.elemType));
+    }
   }
   if (opts.perLayer) {
     // Identity to a fixed name: a slice returns its layer's rows without knowing the tap names
@@ -169,11 +191,13 @@ export function rewriteForCapture(model: ModelProto, g: ModelGeometry, opts: Sur
       added.push(makeNode('Identity', [hiddenRows[i]!], [LAYER_CAPTURE_IO.hidden(t.layer)], `/capture/layers.${t.layer}/hidden/Identity`));
       added.push(makeNode('Identity', [queryRows[i]!], [LAYER_CAPTURE_IO.queries(t.layer)], `/capture/layers.${t.layer}/queries/Identity`));
       if (opts.withKeys) added.push(makeNode('Identity', [keyRows[i]!], [LAYER_CAPTURE_IO.keys(t.layer)], `/capture/layers.${t.layer}/keys/Identity`));
+      if (withValues) added.push(makeNode('Identity', [valueRows[i]!], [LAYER_CAPTURE_IO.values(t.layer)], `/capture/layers.${t.layer}/values/Identity`));
     });
   } else {
     added.push(makeNode('Concat', hiddenRows, [CAPTURE_IO.hidden], '/capture/hidden/Concat', { axis: 0 }));
     added.push(makeNode('Concat', queryRows, [CAPTURE_IO.queries], '/capture/queries/Concat', { axis: 0 }));
     if (opts.withKeys) added.push(makeNode('Concat', keyRows, [CAPTURE_IO.keys], '/capture/keys/Concat', { axis: 0 }));
+    if (withValues) added.push(makeNode('Concat', valueRows, [CAPTURE_IO.values], '/capture/values/Concat', { axis: 0 }));
   }
   graph.node.push(...added);
 
@@ -199,6 +223,7 @@ export function rewriteForCapture(model: ModelProto, g: ModelGeometry, opts: Sur
         valueInfo(LAYER_CAPTURE_IO.queries(t.layer), rowType, [1, 'capture_count', qWidth]),
       );
       if (opts.withKeys) graph.output.push(valueInfo(LAYER_CAPTURE_IO.keys(t.layer), rowType, [1, g.nKvHeads, 'capture_count', g.headDim]));
+      if (withValues) graph.output.push(valueInfo(LAYER_CAPTURE_IO.values(t.layer), rowType, [1, 'capture_count', g.nKvHeads * g.headDim]));
     }
   } else {
     graph.output.push(
@@ -206,6 +231,7 @@ export function rewriteForCapture(model: ModelProto, g: ModelGeometry, opts: Sur
       valueInfo(CAPTURE_IO.queries, rowType, [g.nLayers, 'capture_count', qWidth]),
     );
     if (opts.withKeys) graph.output.push(valueInfo(CAPTURE_IO.keys, rowType, [g.nLayers, g.nKvHeads, 'capture_count', g.headDim]));
+    if (withValues) graph.output.push(valueInfo(CAPTURE_IO.values, rowType, [g.nLayers, 'capture_count', g.nKvHeads * g.headDim]));
   }
 
   const nodesAdded = added.length;

@@ -17,7 +17,7 @@ export interface Projection {
   elemType: number;
 }
 
-/** Where one layer's capture taps are: the attention input and the q columns of a projection. */
+/** Where one layer's capture taps are: the attention input and the q (and v) columns of projections. */
 export interface LayerTaps {
   layer: number;
   hidden: string;
@@ -29,6 +29,13 @@ export interface LayerTaps {
   packed: boolean;
   /** true when `queries` is [tokens, width] (a Gemm projection) */
   queriesFlat: boolean;
+  /**
+   * tensor holding the value projection output (v_proj, no RoPE): the whole last axis, or,
+   * when `packed`, its last n_kv_heads·head_dim columns (q | k | v)
+   */
+  values: string;
+  /** true when `values` is [tokens, width] (a Gemm projection) */
+  valuesFlat: boolean;
   present: { key: string; value: string };
   elemType: number;
 }
@@ -157,7 +164,10 @@ export function findLayerTaps(graph: GraphProto, ix: GraphIndex, g: ModelGeometr
     if (k.node === v.node) {
       if (k.outDim !== packedWidth) throw new UserError(`layer ${l}: keys and values come from one projection of width ${k.outDim}, expected a packed qkv of ${packedWidth}`);
       const flat = k.kind === 'Gemm';
-      taps.push({ layer: l, hidden: k.input, hiddenFlat: flat, queries: k.output, queriesFlat: flat, packed: true, present: { key: present.key, value: present.value }, elemType: k.elemType });
+      taps.push({
+        layer: l, hidden: k.input, hiddenFlat: flat, queries: k.output, queriesFlat: flat, values: k.output, valuesFlat: flat,
+        packed: true, present: { key: present.key, value: present.value }, elemType: k.elemType,
+      });
       continue;
     }
     // a Gemm reads a flattened copy of the attention input: look through Reshape/Flatten
@@ -183,6 +193,8 @@ export function findLayerTaps(graph: GraphProto, ix: GraphIndex, g: ModelGeometr
       hiddenFlat: attnInput === k.input && k.kind === 'Gemm',
       queries: q.output,
       queriesFlat: q.kind === 'Gemm',
+      values: v.output,
+      valuesFlat: v.kind === 'Gemm',
       packed: false,
       present: { key: present.key, value: present.value },
       elemType: q.elemType,

@@ -12,11 +12,12 @@
  *     // r.hiddenF16  [n_layers, P, hidden_size]          float16 bits
  *     // r.queriesF16 [n_layers, P, n_heads*head_dim]    pre-RoPE, head h = columns h*head_dim..
  *     // r.keysF16    [n_layers, n_kv_heads, P, head_dim] post-RoPE (withKeys only)
+ *     // r.valuesF16  [n_layers, P, n_kv_heads*head_dim]  v_proj, no RoPE (withValues only)
  *     past = r.present;                                 // past.length = start + chunkIds.length
  *   }
  *   await closeCaptureSession(s);
  *
- * The corpus wants queries as [n_layers, n_heads, T_sub, head_dim]: a transpose of the
+ * The corpus wants queries (and values) as [n_layers, heads, T_sub, head_dim]: a transpose of the
  * concatenated rows, left to the caller that assembles them.
  *
  * Layer-streamed prefill (one layer's KV cache on the host, see src/capture/layer-prefill.ts):
@@ -26,7 +27,8 @@
  *   for (let layer = 0; layer < L; layer++)             // every chunk of a layer before the next layer
  *     for (each chunk start, length, chunk-relative capturePositions)
  *       const r = await runLayerChunk(s, state, { layer, ids, start, length, capturePositions });
- *       // r.hiddenF16 [P, hidden], r.queriesF16 [P, n_heads*head_dim], r.keysF16 [n_kv, P, head_dim]
+ *       // r.hiddenF16 [P, hidden], r.queriesF16 [P, n_heads*head_dim], r.keysF16 [n_kv, P, head_dim],
+ *       // r.valuesF16 [P, n_kv*head_dim]
  *   await closeLayerSession(s);
  */
 export { createCaptureSession, runChunk, emptyKvCache, closeCaptureSession, openSession, CUDA_HINT } from './session.js';

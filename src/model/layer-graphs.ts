@@ -40,15 +40,17 @@ interface Manifest {
  * capture graph's (beside the export when writable, else the cache, with real data-file
  * names behind symlinks): it references the export's external data and copies no weight.
  */
-export async function ensureLayerGraphs(modelDir: string, opts: { withKeys: boolean; rowsOnHost?: boolean } & PlacementOptions): Promise<LayerGraphs> {
+export async function ensureLayerGraphs(modelDir: string, opts: { withKeys: boolean; withValues?: boolean; rowsOnHost?: boolean } & PlacementOptions): Promise<LayerGraphs> {
   const started = performance.now();
+  // values and rowsOnHost enter the key only when asked for, so the graphs without them keep their keys
+  const withValues = opts.withValues ?? false;
   const src = await openExportSource(
     modelDir,
-    { v: SURGERY_VERSION, layers: LAYER_SLICE_VERSION, withKeys: opts.withKeys, ...(opts.rowsOnHost ? { rowsOnHost: true } : {}) },
+    { v: SURGERY_VERSION, layers: LAYER_SLICE_VERSION, withKeys: opts.withKeys, ...(withValues ? { withValues } : {}), ...(opts.rowsOnHost ? { rowsOnHost: true } : {}) },
     opts.location,
   );
   const { model, data, geometry, sourcePath } = src;
-  const stem = `${PREFIX}${src.key}${opts.withKeys ? '-keys' : ''}${opts.rowsOnHost ? '-f32rows' : ''}-layers`;
+  const stem = `${PREFIX}${src.key}${opts.withKeys ? '-keys' : ''}${withValues ? '-values' : ''}${opts.rowsOnHost ? '-f32rows' : ''}-layers`;
   const dir = src.folder;
   const manifestPath = join(dir, `${stem}.json`);
   const found = { sourcePath, externalDataDir: data.dir, geometry };
@@ -59,7 +61,7 @@ export async function ensureLayerGraphs(modelDir: string, opts: { withKeys: bool
       return { ...found, path, io: m.io, residualWidth: m.residualWidth, seqMajorCache: m.seqMajorCache, cached: true, rewriteMs: performance.now() - started };
     }
   }
-  const slices = sliceByLayer(model, geometry, { withKeys: opts.withKeys, rowsOnHost: opts.rowsOnHost });
+  const slices = sliceByLayer(model, geometry, { withKeys: opts.withKeys, withValues, rowsOnHost: opts.rowsOnHost });
   const residualWidth = Math.max(0, ...slices.io.map((x) => Math.max(x.residualIn.length, x.residualOut.length)));
   const combined = layerSwitchModel(slices, residualWidth);
   if (data.symlinked) renameLocations(combined, data.renames);

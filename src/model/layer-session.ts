@@ -17,6 +17,7 @@ export interface LayerSession {
   /** element type of the KV cache and the residual stream (the model's compute dtype) */
   kvType: 'float32' | 'float16';
   withKeys: boolean;
+  withValues: boolean;
   /** residual-stream tensors carried between layers */
   residualWidth: number;
 }
@@ -56,19 +57,22 @@ export interface LayerChunkOutput {
   queriesF16: Uint16Array;
   /** [n_kv_heads, P, head_dim], with keys only */
   keysF16?: Uint16Array;
+  /** [P, n_kv_heads*head_dim] v_proj outputs, with values only */
+  valuesF16?: Uint16Array;
 }
 
 /** Build (or reuse) the layer-switch graph of a model folder and open its session. */
 export async function createLayerSession(modelDir: string, opts: CaptureSessionOptions = {}): Promise<LayerSession> {
   const withKeys = opts.withKeys ?? false;
+  const withValues = opts.withValues ?? false;
   const warn = warnOf(opts);
   const plan = await planCaptureProvider(modelDir, opts.ep ?? 'auto', warn);
-  const graphs = await ensureLayerGraphs(modelDir, { withKeys, rowsOnHost: plan.rowsOnHost || (opts.rowsOnHost ?? false), location: opts.graphLocation ?? 'auto' });
+  const graphs = await ensureLayerGraphs(modelDir, { withKeys, withValues, rowsOnHost: plan.rowsOnHost || (opts.rowsOnHost ?? false), location: opts.graphLocation ?? 'auto' });
   const threads = opts.threads ?? availableParallelism();
   const { session, ep } = await openSession({ path: graphs.path, externalDataDir: graphs.externalDataDir }, plan, threads, warn, opts.profilePrefix);
   const kvMeta = session.inputMetadata.find((m) => m.name === SWITCH_IO.past('key'));
   const kvType = kvMeta && kvMeta.isTensor && kvMeta.type === 'float16' ? 'float16' : 'float32';
-  return { session, graphs, geometry: graphs.geometry, ep, kvType, withKeys, residualWidth: graphs.residualWidth };
+  return { session, graphs, geometry: graphs.geometry, ep, kvType, withKeys, withValues, residualWidth: graphs.residualWidth };
 }
 
 /** Host buffers for a prompt of `kLen` tokens: residual stream at one layer boundary and one layer's KV cache. */
@@ -135,6 +139,7 @@ export async function runLayerChunk(s: LayerSession, state: LayerState, input: L
   const rows = (name: string) => rowsAsHalf(out[name]!, name);
   const result: LayerChunkOutput = { hiddenF16: rows(SWITCH_IO.hidden), queriesF16: rows(SWITCH_IO.queries) };
   if (s.withKeys) result.keysF16 = rows(SWITCH_IO.keys);
+  if (s.withValues) result.valuesF16 = rows(SWITCH_IO.values);
   return result;
 }
 

@@ -50,14 +50,14 @@ const SHAPE_OPS = new Set(['Shape', 'Size']);
  * needs them; where one reads another layer's past (for its shape only), it reads this
  * layer's instead, whose length is the same. Weights stay in the external data file.
  */
-export function sliceByLayer(model: ModelProto, g: ModelGeometry, opts: { withKeys: boolean; rowsOnHost?: boolean }): LayerSlices {
+export function sliceByLayer(model: ModelProto, g: ModelGeometry, opts: { withKeys: boolean; withValues?: boolean; rowsOnHost?: boolean }): LayerSlices {
   const graph = model.graph;
   if (!graph) throw new UserError('the .onnx file holds no graph');
   // the cut is found on the full export, where each layer's residual still feeds its attention block
   const fullIx = indexGraph(graph);
   const taps = findLayerTaps(graph, fullIx, g);
   const cuts = findResidualCuts(fullIx, taps);
-  rewriteForCapture(model, g, { withKeys: opts.withKeys, perLayer: true, rowsOnHost: opts.rowsOnHost });
+  rewriteForCapture(model, g, { withKeys: opts.withKeys, withValues: opts.withValues, perLayer: true, rowsOnHost: opts.rowsOnHost });
   const ix = indexGraph(graph);
   const seqMajorCache = graph.input.some((i) => i.name === CACHE_IO.past(0, 'key'));
   const stream = streamTensors(ix);
@@ -79,7 +79,10 @@ export function sliceByLayer(model: ModelProto, g: ModelGeometry, opts: { withKe
     const cacheOut = seqMajorCache
       ? { key: CACHE_IO.chunk(l, 'key'), value: CACHE_IO.chunk(l, 'value') }
       : { key: taps[l]!.present.key, value: taps[l]!.present.value };
-    const captures = [LAYER_CAPTURE_IO.hidden(l), LAYER_CAPTURE_IO.queries(l), ...(opts.withKeys ? [LAYER_CAPTURE_IO.keys(l)] : [])];
+    const captures = [
+      LAYER_CAPTURE_IO.hidden(l), LAYER_CAPTURE_IO.queries(l),
+      ...(opts.withKeys ? [LAYER_CAPTURE_IO.keys(l)] : []), ...(opts.withValues ? [LAYER_CAPTURE_IO.values(l)] : []),
+    ];
     for (const name of [cacheOut.key, cacheOut.value, ...captures]) {
       if (!graphOutputs.has(name)) throw new Error(`layer slicing: the capture graph has no output ${name}`);
     }

@@ -27,6 +27,7 @@ export const SWITCH_IO = {
   hidden: 'layer_capture_hidden',
   queries: 'layer_capture_queries',
   keys: 'layer_capture_keys',
+  values: 'layer_capture_values',
 } as const;
 
 const PAST_INPUT = /^(past_seq|past_key_values)\.(\d+)\.(key|value)$/;
@@ -123,6 +124,7 @@ function branchBody(g: GraphProto, slices: LayerSlices, l: number, residualWidth
   }
   results.push(io.cacheOut.key, io.cacheOut.value, LAYER_CAPTURE_IO.hidden(l), LAYER_CAPTURE_IO.queries(l));
   if (g.output.some((o) => o.name === LAYER_CAPTURE_IO.keys(l))) results.push(LAYER_CAPTURE_IO.keys(l));
+  if (g.output.some((o) => o.name === LAYER_CAPTURE_IO.values(l))) results.push(LAYER_CAPTURE_IO.values(l));
   if (results.length !== names.length) throw new Error(`layer switch: layer ${l} has ${results.length} results, expected ${names.length}`);
   results.forEach((r, i) => nodes.push(makeNode('Identity', [r], [names[i]!], `/switch/layer${l}/Identity_${i}`)));
   return nodes;
@@ -146,6 +148,7 @@ function outputInfos(graphs: GraphProto[], slices: LayerSlices, residualWidth: n
   const rowType = elemOf(out(g0, LAYER_CAPTURE_IO.hidden(0)));
   infos.push(typeOnly(SWITCH_IO.hidden, rowType), typeOnly(SWITCH_IO.queries, rowType));
   if (g0.output.some((o) => o.name === LAYER_CAPTURE_IO.keys(0))) infos.push(typeOnly(SWITCH_IO.keys, rowType));
+  if (g0.output.some((o) => o.name === LAYER_CAPTURE_IO.values(0))) infos.push(typeOnly(SWITCH_IO.values, rowType));
   return infos;
 }
 

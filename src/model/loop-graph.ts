@@ -36,6 +36,8 @@ export const LOOP_IO = {
   queries: 'captured_queries',
   /** float16 [L, n_kv_heads, P, head_dim]: post-RoPE keys (with keys only) */
   keys: 'captured_keys',
+  /** float16 [L, n_kv_heads, P, head_dim]: v_proj outputs, no RoPE, the corpus layout (with values only) */
+  values: 'captured_values',
 } as const;
 
 /** The inputs a decoder export may have; the loop body makes each one from the prompt and the iteration number. */
@@ -53,14 +55,15 @@ const MADE_IN_BODY = new Set(['input_ids', 'attention_mask', 'position_ids', CAP
  * prompt. Weights stay initializers of the outer graph (external data, never copied), read
  * by the body from the outer scope.
  */
-export function rewriteForLoop(model: ModelProto, g: ModelGeometry, opts: { withKeys: boolean; rowsOnHost?: boolean }): void {
+export function rewriteForLoop(model: ModelProto, g: ModelGeometry, opts: { withKeys: boolean; withValues?: boolean; rowsOnHost?: boolean }): void {
   const graph = model.graph;
   if (!graph) throw new UserError('the .onnx file holds no graph');
   const opset = Number(model.opsetImport.find((o) => o.domain === '' || o.domain === 'ai.onnx')?.version ?? 0n);
   if (opset < 11) throw new UserError(`--prefill loop needs an export of ONNX opset 11 or newer (this one is opset ${opset}); use --prefill layers`);
   const taps = findLayerTaps(graph, indexGraph(graph), g);
   const pastType = kvElemType(graph.input);
-  rewriteForCapture(model, g, { withKeys: opts.withKeys, exportCache: true, rowsOnHost: opts.rowsOnHost });
+  const withValues = opts.withValues ?? false;
+  rewriteForCapture(model, g, { withKeys: opts.withKeys, withValues, exportCache: true, rowsOnHost: opts.rowsOnHost });
   const rowType = capturedRowType(opts);
   for (const i of graph.input) {
     if (!MADE_IN_BODY.has(i.name) && !PAST.test(i.name)) throw new UserError(`--prefill loop does not know how to feed the export's input ${i.name}; use --prefill layers`);
@@ -72,7 +75,7 @@ export function rewriteForLoop(model: ModelProto, g: ModelGeometry, opts: { with
   }
   const takesPositionIds = graph.input.some((i) => i.name === 'position_ids');
 
-  const body = loopBody(graph, g, { withKeys: opts.withKeys, takesPositionIds, pastNames, presentNames, pastType, rowType });
+  const body = loopBody(graph, g, { withKeys: opts.withKeys, withValues, takesPositionIds, pastNames, presentNames, pastType, rowType });
   const outer: NodeProto[] = [];
   const s = '/loop_outer';
   const constant = (name: string, t: ReturnType<typeof int64Tensor>) => {
@@ -104,12 +107,15 @@ export function rewriteForLoop(model: ModelProto, g: ModelGeometry, opts: { with
     emptyRows(`${s}/empty_queries`, [g.nLayers, 0, qWidth]),
   ];
   if (opts.withKeys) initial.push(emptyRows(`${s}/empty_keys`, [g.nLayers, g.nKvHeads, 0, g.headDim]));
+  if (withValues) initial.push(emptyRows(`${s}/empty_values`, [g.nLayers, 0, g.nKvHeads * g.headDim]));
   // the final cache has to be named: onnxruntime 1.30 crashes (SIGSEGV) on a Loop whose
   // carried outputs are left out with ''; nothing reads it, so it is freed when the loop ends
   const rowsHidden = `${s}/rows_hidden`;
   const rowsQueries = `${s}/rows_queries`;
   const loopOutputs = [...pastNames.map((p) => `${s}/final/${p}`), rowsHidden, rowsQueries];
   if (opts.withKeys) loopOutputs.push(LOOP_IO.keys);
+  const rowsValues = `${s}/rows_values`;
+  if (withValues) loopOutputs.push(rowsValues);
   const loop = makeNode('Loop', [trips, '', ...initial], loopOutputs, `${s}/Loop_chunks`);
   loop.attribute.push(create(AttributeProtoSchema, { name: 'body', type: AttributeProto_AttributeType.GRAPH, g: body }));
   outer.push(loop);
@@ -120,6 +126,13 @@ export function rewriteForLoop(model: ModelProto, g: ModelGeometry, opts: { with
   const split = `${s}/queries_split`;
   outer.push(makeNode('Reshape', [rowsQueries, headsShape], [split], `${s}/Reshape_queries`));
   outer.push(makeNode('Transpose', [split], [LOOP_IO.queries], `${s}/Transpose_queries`, { perm: [0, 2, 1, 3] }));
+  if (withValues) {
+    // v_proj lays kv heads side by side too
+    const kvHeadsShape = constant(`${s}/kv_heads_shape`, int64Tensor('', [0, 0, g.nKvHeads, g.headDim]));
+    const splitValues = `${s}/values_split`;
+    outer.push(makeNode('Reshape', [rowsValues, kvHeadsShape], [splitValues], `${s}/Reshape_values`));
+    outer.push(makeNode('Transpose', [splitValues], [LOOP_IO.values], `${s}/Transpose_values`, { perm: [0, 2, 1, 3] }));
+  }
 
   graph.node = outer;
   graph.input = [
@@ -132,12 +145,14 @@ export function rewriteForLoop(model: ModelProto, g: ModelGeometry, opts: { with
     valueInfo(LOOP_IO.queries, rowType, [g.nLayers, g.nHeads, 'capture_count', g.headDim]),
   ];
   if (opts.withKeys) graph.output.push(valueInfo(LOOP_IO.keys, rowType, [g.nLayers, g.nKvHeads, 'capture_count', g.headDim]));
+  if (withValues) graph.output.push(valueInfo(LOOP_IO.values, rowType, [g.nLayers, g.nKvHeads, 'capture_count', g.headDim]));
   graph.valueInfo = [];
   model.metadataProps.push(create(StringStringEntryProtoSchema, { key: 'poc.loop_graph', value: JSON.stringify({ version: LOOP_GRAPH_VERSION, ...opts }) }));
 }
 
 interface BodyOptions {
   withKeys: boolean;
+  withValues: boolean;
   takesPositionIds: boolean;
   pastNames: string[];
   presentNames: string[];
@@ -162,7 +177,7 @@ function loopBody(capture: GraphProto, g: ModelGeometry, o: BodyOptions): GraphP
   const constant = (name: string, values: number[], dims?: number[]) => node(name, 'Constant', [], { value: int64Tensor('', values, dims) });
   const iteration = `${s}/iteration`;
   const condIn = `${s}/cond_in`;
-  const rowsIn = { hidden: `${s}/hidden_in`, queries: `${s}/queries_in`, keys: `${s}/keys_in` };
+  const rowsIn = { hidden: `${s}/hidden_in`, queries: `${s}/queries_in`, keys: `${s}/keys_in`, values: `${s}/values_in` };
 
   // scalars: start = i * chunk, length = the slice's (the last chunk is short), total = start + length
   const start = node('Mul_start', 'Mul', [iteration, LOOP_IO.chunk]);
@@ -188,6 +203,7 @@ function loopBody(capture: GraphProto, g: ModelGeometry, o: BodyOptions): GraphP
     hidden: node('Concat_hidden', 'Concat', [rowsIn.hidden, CAPTURE_IO.hidden], { axis: 1 }),
     queries: node('Concat_queries', 'Concat', [rowsIn.queries, CAPTURE_IO.queries], { axis: 1 }),
     keys: o.withKeys ? node('Concat_keys', 'Concat', [rowsIn.keys, CAPTURE_IO.keys], { axis: 2 }) : '',
+    values: o.withValues ? node('Concat_values', 'Concat', [rowsIn.values, CAPTURE_IO.values], { axis: 1 }) : '',
   };
   const condOut = node('Identity_cond', 'Identity', [condIn]);
 
@@ -213,6 +229,10 @@ function loopBody(capture: GraphProto, g: ModelGeometry, o: BodyOptions): GraphP
   if (o.withKeys) {
     inputs.push(valueInfo(rowsIn.keys, o.rowType, [g.nLayers, g.nKvHeads, 'rows_so_far', g.headDim]));
     outputs.push(untyped(rowsOut.keys, o.rowType));
+  }
+  if (o.withValues) {
+    inputs.push(valueInfo(rowsIn.values, o.rowType, [g.nLayers, 'rows_so_far', g.nKvHeads * g.headDim]));
+    outputs.push(untyped(rowsOut.values, o.rowType));
   }
   // onnxruntime wants subgraph nodes in topological order (the export's main graph need not be)
   return create(GraphProtoSchema, { name: 'prefill_chunk', node: topologicalOrder(nodes), input: inputs, output: outputs, valueInfo: capture.valueInfo });

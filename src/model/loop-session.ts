@@ -13,6 +13,7 @@ export interface LoopSession {
   geometry: ModelGeometry;
   ep: Provider;
   withKeys: boolean;
+  withValues: boolean;
 }
 
 /** The rows of one prompt: already the corpus arrays (float16 bits, rounded here when the graph returned float32). */
@@ -23,17 +24,20 @@ export interface LoopRows {
   queries: Uint16Array;
   /** [n_layers, n_kv_heads, P, head_dim], with keys only */
   keys?: Uint16Array;
+  /** [n_layers, n_kv_heads, P, head_dim] v_proj outputs, with values only */
+  values?: Uint16Array;
 }
 
 /** Build (or reuse) the loop graph of a model folder (see loop-graph.ts) and open its session. */
 export async function createLoopSession(modelDir: string, opts: CaptureSessionOptions = {}): Promise<LoopSession> {
   const withKeys = opts.withKeys ?? false;
+  const withValues = opts.withValues ?? false;
   const warn = warnOf(opts);
   const plan = await planCaptureProvider(modelDir, opts.ep ?? 'auto', warn);
-  const graph = await ensureCaptureGraph(modelDir, { withKeys, loop: true, rowsOnHost: plan.rowsOnHost || (opts.rowsOnHost ?? false), location: opts.graphLocation ?? 'auto' });
+  const graph = await ensureCaptureGraph(modelDir, { withKeys, withValues, loop: true, rowsOnHost: plan.rowsOnHost || (opts.rowsOnHost ?? false), location: opts.graphLocation ?? 'auto' });
   const threads = opts.threads ?? availableParallelism();
   const { session, ep } = await openSession(graph, plan, threads, warn, opts.profilePrefix);
-  return { session, graph, geometry: graph.geometry, ep, withKeys };
+  return { session, graph, geometry: graph.geometry, ep, withKeys, withValues };
 }
 
 /**
@@ -73,6 +77,7 @@ export async function runLoopPrefill(s: LoopSession, ids: Int32Array, positionsS
     queries: rows(LOOP_IO.queries, g.nLayers * g.nHeads * P * g.headDim),
   };
   if (s.withKeys) result.keys = rows(LOOP_IO.keys, g.nLayers * g.nKvHeads * P * g.headDim);
+  if (s.withValues) result.values = rows(LOOP_IO.values, g.nLayers * g.nKvHeads * P * g.headDim);
   return result;
 }
 

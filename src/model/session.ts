@@ -26,6 +26,8 @@ export interface CaptureSessionOptions {
    * cast them (tests compare the two roundings); a WebGPU adapter without shader-f16 always does
    */
   rowsOnHost?: boolean;
+  /** also emit the value projection's outputs (v_proj, no RoPE) at the captured positions (capture_values) */
+  withValues?: boolean;
   /** one-pass prefill only: the graph returns no KV cache, so only captured rows leave onnxruntime */
   onePass?: boolean;
   /** where the capture graph is written: beside the export when writable (default), or always in the cache */
@@ -61,6 +63,7 @@ export interface CaptureSession {
   withKeys: boolean;
   /** the rows leave the graph as float32 and are rounded to float16 here (a WebGPU device without shader-f16) */
   rowsOnHost: boolean;
+  withValues: boolean;
   /** whether the export takes position_ids (optimum) or derives positions itself (genai GQA) */
   takesPositionIds: boolean;
   /** the capture graph takes the past sequence-major and returns only the chunk (see CACHE_IO); false around fused attention ops */
@@ -87,6 +90,8 @@ export interface ChunkOutput {
   queriesF16: Uint16Array;
   /** [n_layers, n_kv_heads, P, head_dim] post-RoPE keys; only when the session has withKeys */
   keysF16?: Uint16Array;
+  /** [n_layers, P, n_kv_heads*head_dim] v_proj outputs (no RoPE), heads side by side; only when the session has withValues */
+  valuesF16?: Uint16Array;
   present: KvCache;
 }
 
@@ -97,11 +102,12 @@ export interface ChunkOutput {
  */
 export async function createCaptureSession(modelDir: string, opts: CaptureSessionOptions = {}): Promise<CaptureSession> {
   const withKeys = opts.withKeys ?? false;
+  const withValues = opts.withValues ?? false;
   const onePass = opts.onePass ?? false;
   const warn = warnOf(opts);
   const plan = await planCaptureProvider(modelDir, opts.ep ?? 'auto', warn);
   const rowsOnHost = plan.rowsOnHost || (opts.rowsOnHost ?? false);
-  const graph = await ensureCaptureGraph(modelDir, { withKeys, onePass, rowsOnHost, location: opts.graphLocation ?? 'auto' });
+  const graph = await ensureCaptureGraph(modelDir, { withKeys, withValues, onePass, rowsOnHost, location: opts.graphLocation ?? 'auto' });
   const threads = opts.threads ?? availableParallelism();
   const { session, ep } = await openSession(graph, plan, threads, warn, opts.profilePrefix);
   const kvMeta = session.inputMetadata.find((m) => m.name.startsWith('past_seq.') || m.name.startsWith('past_key_values.'));
@@ -114,6 +120,7 @@ export async function createCaptureSession(modelDir: string, opts: CaptureSessio
     kvType,
     withKeys,
     rowsOnHost,
+    withValues,
     takesPositionIds: session.inputNames.includes('position_ids'),
     seqMajorCache: session.inputNames.includes(CACHE_IO.past(0, 'key')),
     onePass,
@@ -290,6 +297,7 @@ export async function runChunk(s: CaptureSession, input: ChunkInput): Promise<Ch
   const rows = (name: string) => rowsAsHalf(out[name]!, name);
   const result: ChunkOutput = { hiddenF16: rows(CAPTURE_IO.hidden), queriesF16: rows(CAPTURE_IO.queries), present };
   if (s.withKeys) result.keysF16 = rows(CAPTURE_IO.keys);
+  if (s.withValues) result.valuesF16 = rows(CAPTURE_IO.values);
   return result;
 }
 

@@ -23,7 +23,7 @@ describe('cli', () => {
     const flags = (name: string) => program.commands.find((c) => c.name() === name)!.options.map((o) => o.long);
     expect(flags('capture')).toEqual(expect.arrayContaining([
       '--task', '--all-tasks', '--model', '--out', '--prompts', '--prompt-idx', '--source', '--max-length',
-      '--n-sink', '--t-sub', '--chunk', '--seed', '--ep', '--with-input-ids', '--with-keys', '--shard', '--force',
+      '--n-sink', '--t-sub', '--chunk', '--seed', '--ep', '--with-input-ids', '--with-keys', '--with-values', '--shard', '--force',
     ]));
     expect(flags('analyze')).toEqual(expect.arrayContaining([
       '--corpus', '--out', '--units', '--k-max', '--covariance', '--granularity', '--kv-heads', '--holdout',

@@ -40,6 +40,22 @@ describe('meta.json', () => {
     expect(metaConflicts(back!, other)).toEqual(['capture.t_sub: 16 in meta.json vs 1024 now']);
   });
 
+  it('treats a corpus whose meta.json predates with_values as captured without values', () => {
+    const old = fixtureMeta({ vt: [0] }); // a capture section without with_values
+    const asking = (withValues: boolean) => {
+      const m = fixtureMeta({ vt: [1] });
+      m.capture!.with_values = withValues;
+      return m;
+    };
+    expect(metaConflicts(old, asking(true))).toEqual(['capture.with_values: absent (false) in meta.json vs true now']);
+    expect(metaConflicts(old, asking(false))).toEqual([]);
+    const withValues = mergeCorpusMeta(old, asking(true));
+    expect(metaConflicts(withValues, asking(false))).toEqual(['capture.with_values: true in meta.json vs false now']);
+    expect(metaConflicts(withValues, asking(true))).toEqual([]);
+    // a meta.json with no capture section says nothing about how files were captured
+    expect(metaConflicts({ tasks: { vt: [0] } }, asking(true))).toEqual([]);
+  });
+
   it('rejects meta.json that is not JSON or has the wrong shape', async () => {
     const sub = await mkdtemp(join(dir, 'badmeta-'));
     await writeFile(join(sub, 'meta.json'), '{"model": ');
@@ -75,6 +91,10 @@ describe('corpus validation', () => {
       ['position past k_len', (a) => { (a.positions!.data as Int32Array)[15] = 64; }, /positions end at 64, not below k_len 64/],
       ['wrong task', (a) => { a.task = { dtype: 'unicode', shape: [], data: ['cwe'] }; }, /task is "cwe" but the file name says "vt"/],
       ['wrong prompt_idx', (a) => { a.prompt_idx = { dtype: 'int64', shape: [], data: BigInt64Array.of(4n) }; }, /prompt_idx is 4 but the file name says 0/],
+      ['values of 3 kv heads', (a) => { a.values = { dtype: 'float16', shape: [2, 3, 16, 8], data: new Uint16Array(2 * 3 * 16 * 8) }; }, /values: axis 1 \(n_kv_heads\) is 3, expected 2/],
+      ['float32 values', (a) => { a.values = { dtype: 'float32', shape: [2, 2, 16, 8], data: new Float32Array(2 * 2 * 16 * 8) }; }, /values: dtype float32, expected float16/],
+      ['values of another T_sub', (a) => { a.values = { dtype: 'float16', shape: [2, 2, 15, 8], data: new Uint16Array(2 * 2 * 15 * 8) }; }, /values: axis 2 \(T_sub\) is 15, expected 16/],
+      ['values with 3 axes', (a) => { a.values = { dtype: 'float16', shape: [2, 32, 8], data: new Uint16Array(2 * 32 * 8) }; }, /values: shape \[2,32,8\] has 3 axes, expected 4/],
     ];
     for (const [label, mutate, pattern] of cases) {
       const arrays = corpusArrays('vt', 0);
@@ -91,6 +111,13 @@ describe('corpus validation', () => {
     await writeNpz(join(sub, corpusFileName('vt', 0)), corpusArrays('vt', 0));
     const r = await validateCorpusFile(join(sub, corpusFileName('vt', 0)), wrongLayers);
     expect(r.problems).toContain('n_layers is 2 in this file but 3 in meta.json');
+    // without meta.json, keys and values must agree with each other on n_kv_heads
+    const kvDisagree = corpusArrays('vt', 0);
+    kvDisagree.keys = { dtype: 'float16', shape: [2, 2, 16, 8], data: new Uint16Array(2 * 2 * 16 * 8) };
+    kvDisagree.values = { dtype: 'float16', shape: [2, 1, 16, 8], data: new Uint16Array(2 * 1 * 16 * 8) };
+    await rm(join(sub, corpusFileName('vt', 0)));
+    await writeNpz(join(sub, corpusFileName('vt', 0)), kvDisagree);
+    expect((await validateCorpusFile(join(sub, corpusFileName('vt', 0)))).problems).toEqual(['values: axis 1 (n_kv_heads) is 1, expected 2']);
     const unreadable = join(sub, corpusFileName('vt', 9));
     await writeFile(unreadable, (await readFile(join(sub, corpusFileName('vt', 0)))).subarray(0, 100));
     const u = await validateCorpusFile(unreadable, meta);

@@ -39,19 +39,23 @@ function expectCaptured(got: ArrayLike<number>, want: ArrayLike<number>, dtype: 
   else expect(excessErr(got, want, 0)).toBeLessThan(1e-2);
 }
 
-/** Reference rows at absolute positions: hidden [L,P,H], queries [L,P,nq*d], keys [L,nkv,P,d]. */
+/** Reference rows at absolute positions: hidden [L,P,H], queries [L,P,nq*d], keys [L,nkv,P,d], values [L,P,nkv*d]. */
 function refRows(ref: RefForward, positions: number[], H: number, Q: number, nkv: number, d: number) {
   const L = ref.hidden.length;
   const hidden = new Float64Array(L * positions.length * H);
   const queries = new Float64Array(L * positions.length * Q);
   const keys = new Float64Array(L * nkv * positions.length * d);
+  const values = new Float64Array(L * positions.length * nkv * d);
   for (let l = 0; l < L; l++)
     positions.forEach((p, i) => {
       hidden.set(ref.hidden[l]!.subarray(p * H, (p + 1) * H), (l * positions.length + i) * H);
       queries.set(ref.queries[l]!.subarray(p * Q, (p + 1) * Q), (l * positions.length + i) * Q);
-      for (let g = 0; g < nkv; g++) keys.set(ref.keys[l]![g]!.subarray(p * d, (p + 1) * d), ((l * nkv + g) * positions.length + i) * d);
+      for (let g = 0; g < nkv; g++) {
+        keys.set(ref.keys[l]![g]!.subarray(p * d, (p + 1) * d), ((l * nkv + g) * positions.length + i) * d);
+        values.set(ref.values[l]![g]!.subarray(p * d, (p + 1) * d), ((l * positions.length + i) * nkv + g) * d);
+      }
     });
-  return { hidden, queries, keys };
+  return { hidden, queries, keys, values };
 }
 
 const CASES: Array<{ name: string; opts: Partial<MakeTinyModelOptions> }> = [
@@ -81,7 +85,7 @@ describe.each(CASES)('capture graph: $name', ({ opts }) => {
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), 'poc-model-'));
     await makeTinyModel({ ...o, out: dir });
-    s = await createCaptureSession(dir, { ep: 'cpu', threads: 1, withKeys: true });
+    s = await createCaptureSession(dir, { ep: 'cpu', threads: 1, withKeys: true, withValues: true });
     ref = referenceForward(dir, ids);
   });
   afterAll(async () => {
@@ -109,7 +113,7 @@ describe.each(CASES)('capture graph: $name', ({ opts }) => {
     await session.release();
   });
 
-  it('captures hidden, pre-RoPE queries and post-RoPE keys at start, middle and end of chunks', async () => {
+  it('captures hidden, pre-RoPE queries, post-RoPE keys and values at start, middle and end of chunks', async () => {
     // chunk-relative positions: first, interior and last row of each chunk
     const perChunk = CHUNKS.map((n) => [0, Math.floor(n / 2), n - 1]);
     let past: KvCache = emptyKvCache(s);
@@ -125,6 +129,7 @@ describe.each(CASES)('capture graph: $name', ({ opts }) => {
       expectCaptured(fromHalfArray(r.hiddenF16), want.hidden, o.dtype);
       expectCaptured(fromHalfArray(r.queriesF16), want.queries, o.dtype);
       expectCaptured(fromHalfArray(r.keysF16!), want.keys, o.dtype);
+      expectCaptured(fromHalfArray(r.valuesF16!), want.values, o.dtype);
       absolute.push(...perChunk[c]!.map((p) => start + p));
       got.hidden.push(...fromHalfArray(r.hiddenF16));
       got.queries.push(...fromHalfArray(r.queriesF16));
@@ -168,6 +173,8 @@ describe.each(CASES)('capture graph: $name', ({ opts }) => {
     const r = await runChunk(s, { inputIds: ids.slice(0, 8), capturePositions: [], past: emptyKvCache(s) });
     expect(r.hiddenF16.length).toBe(0);
     expect(r.queriesF16.length).toBe(0);
+    expect(r.keysF16!.length).toBe(0);
+    expect(r.valuesF16!.length).toBe(0);
     expect(r.present.length).toBe(8);
     // the cache holds the post-RoPE keys of the 8 positions, sequence-major [t, kv head, d]
     for (let l = 0; l < o.layers; l++) {

@@ -90,15 +90,15 @@ describe('capture graphs whose rows leave as float32 (a WebGPU adapter without s
   });
 
   it('have float32 capture outputs and no Cast to float16, beside the float16 graph under another name', async () => {
-    const host = await ensureCaptureGraph(fp32, { withKeys: true, rowsOnHost: true });
-    const graph = await ensureCaptureGraph(fp32, { withKeys: true });
+    const host = await ensureCaptureGraph(fp32, { withKeys: true, withValues: true, rowsOnHost: true });
+    const graph = await ensureCaptureGraph(fp32, { withKeys: true, withValues: true });
     expect(host.path).not.toBe(graph.path);
     const model = fromBinary(ModelProtoSchema, readFileSync(host.path));
     const elem = (name: string) => {
       const o = model.graph!.output.find((x) => x.name === name)!;
       return o.type?.value.case === 'tensorType' ? o.type.value.value.elemType : -1;
     };
-    for (const name of ['capture_hidden', 'capture_queries', 'capture_keys']) expect(elem(name), name).toBe(DT.FLOAT);
+    for (const name of ['capture_hidden', 'capture_queries', 'capture_keys', 'capture_values']) expect(elem(name), name).toBe(DT.FLOAT);
     const halfCasts = model.graph!.node.filter((n) => n.opType === 'Cast' && n.attribute.some((a) => a.name === 'to' && Number(a.i) === DT.FLOAT16));
     expect(halfCasts).toEqual([]);
   });
@@ -106,11 +106,11 @@ describe('capture graphs whose rows leave as float32 (a WebGPU adapter without s
   it('give bit-identical files to the in-graph Cast in every prefill mode (CPU provider)', async () => {
     const ids = Int32Array.from({ length: 70 }, (_, i) => (i * 37 + 11) % 500);
     const positions = Int32Array.of(0, 3, 17, 18, 31, 32, 33, 50, 69);
-    const same = (a: { hidden: Uint16Array; queries: Uint16Array; keys?: Uint16Array }, b: typeof a, what: string) => {
-      for (const f of ['hidden', 'queries', 'keys'] as const) expect(Buffer.from(b[f]!.buffer).equals(Buffer.from(a[f]!.buffer)), `${what} ${f}`).toBe(true);
+    const same = (a: { hidden: Uint16Array; queries: Uint16Array; keys?: Uint16Array; values?: Uint16Array }, b: typeof a, what: string) => {
+      for (const f of ['hidden', 'queries', 'keys', 'values'] as const) expect(Buffer.from(b[f]!.buffer).equals(Buffer.from(a[f]!.buffer)), `${what} ${f}`).toBe(true);
     };
     for (const chunk of [16, 0]) {
-      const [cast, host] = [false, true].map((rowsOnHost) => createCaptureSession(fp32, { ep: 'cpu', threads: 1, withKeys: true, onePass: chunk === 0, rowsOnHost }));
+      const [cast, host] = [false, true].map((rowsOnHost) => createCaptureSession(fp32, { ep: 'cpu', threads: 1, withKeys: true, withValues: true, onePass: chunk === 0, rowsOnHost }));
       const a = await prefillCapture(await cast!, ids, positions, chunk);
       const b = await prefillCapture(await host!, ids, positions, chunk);
       same(a, b, `chunk ${chunk}`);
@@ -118,10 +118,10 @@ describe('capture graphs whose rows leave as float32 (a WebGPU adapter without s
       await closeCaptureSession(await cast!);
       await closeCaptureSession(await host!);
     }
-    const layers = await Promise.all([false, true].map((rowsOnHost) => createLayerSession(fp32, { ep: 'cpu', threads: 1, withKeys: true, rowsOnHost })));
+    const layers = await Promise.all([false, true].map((rowsOnHost) => createLayerSession(fp32, { ep: 'cpu', threads: 1, withKeys: true, withValues: true, rowsOnHost })));
     same((await prefillByLayers(layers[0]!, ids, positions, 16)).buffers, (await prefillByLayers(layers[1]!, ids, positions, 16)).buffers, 'layers');
     for (const s of layers) await closeLayerSession(s);
-    const loops = await Promise.all([false, true].map((rowsOnHost) => createLoopSession(fp32, { ep: 'cpu', threads: 1, withKeys: true, rowsOnHost })));
+    const loops = await Promise.all([false, true].map((rowsOnHost) => createLoopSession(fp32, { ep: 'cpu', threads: 1, withKeys: true, withValues: true, rowsOnHost })));
     same(await runLoopPrefill(loops[0]!, ids, positions, 16), await runLoopPrefill(loops[1]!, ids, positions, 16), 'loop');
     for (const s of loops) await closeLoopSession(s);
     const layerGraphs = await ensureLayerGraphs(fp32, { withKeys: true, rowsOnHost: true });

@@ -65,17 +65,19 @@ beforeAll(async () => {
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 describe('surgery on an int4 (MatMulNBits) genai export', () => {
-  it('gathers the q columns of the quantised packed projection', async () => {
+  it('gathers the q and v columns of the quantised packed projection', async () => {
     expect(dequant).toHaveLength(o.layers);
-    const s = await createCaptureSession(dir, { ep: 'cpu', threads: 1 });
+    const s = await createCaptureSession(dir, { ep: 'cpu', threads: 1, withValues: true });
     const ids = Array.from({ length: 20 }, (_, i) => (i * 13 + 5) % 500);
     const positions = [0, 7, 19];
     const r = await runChunk(s, { inputIds: ids, capturePositions: positions, past: emptyKvCache(s) });
     await closeCaptureSession(s);
     const hidden = fromHalfArray(r.hiddenF16);
     const queries = fromHalfArray(r.queriesF16);
+    const values = fromHalfArray(r.valuesF16!);
     const H = o.hidden;
-    const N = qWidth + 2 * o.kvHeads * d;
+    const kvWidth = o.kvHeads * d;
+    const N = qWidth + 2 * kvWidth;
     // layer 0's input does not depend on the quantisation: it matches the float64 reference
     const ref = referenceForward(dir, ids);
     let worst = 0;
@@ -83,43 +85,50 @@ describe('surgery on an int4 (MatMulNBits) genai export', () => {
       for (let j = 0; j < H; j++) worst = Math.max(worst, Math.abs(hidden[i * H + j]! - ref.hidden[0]![p * H + j]!) / Math.abs(ref.hidden[0]![p * H + j]!));
     });
     expect(worst).toBeLessThan(2 ** -11 * 1.01 + 1e-6); // one float16 rounding
-    // queries = captured hidden · dequantised weight[:, :qWidth]; the hidden fed to the
-    // graph is the unrounded float32, so allow its float16 rounding carried through the
-    // product plus the output rounding: 3e-3 of the rms (measured ~1e-3)
-    let ss = 0;
-    let maxErr = 0;
-    for (let l = 0; l < o.layers; l++)
-      positions.forEach((_, i) => {
-        const row = (l * positions.length + i);
-        for (let c = 0; c < qWidth; c++) {
-          let acc = 0;
-          for (let k = 0; k < H; k++) acc += hidden[row * H + k]! * dequant[l]![k * N + c]!;
-          ss += acc * acc;
-          maxErr = Math.max(maxErr, Math.abs(queries[row * qWidth + c]! - acc));
-        }
-      });
-    const rms = Math.sqrt(ss / (o.layers * positions.length * qWidth));
-    if (process.env.POC_LOG_ERR) console.log("int4", worst, maxErr / rms);
-    expect(maxErr / rms).toBeLessThan(3e-3);
+    // queries = captured hidden · dequantised weight[:, :qWidth], values the same with the last
+    // kvWidth columns; the hidden fed to the graph is the unrounded float32, so allow its float16
+    // rounding carried through the product plus the output rounding: 3e-3 of the rms (measured ~1e-3)
+    const columnsErr = (got: Float32Array, from: number, width: number) => {
+      let ss = 0;
+      let maxErr = 0;
+      for (let l = 0; l < o.layers; l++)
+        positions.forEach((_, i) => {
+          const row = (l * positions.length + i);
+          for (let c = 0; c < width; c++) {
+            let acc = 0;
+            for (let k = 0; k < H; k++) acc += hidden[row * H + k]! * dequant[l]![k * N + from + c]!;
+            ss += acc * acc;
+            maxErr = Math.max(maxErr, Math.abs(got[row * width + c]! - acc));
+          }
+        });
+      return maxErr / Math.sqrt(ss / (o.layers * positions.length * width));
+    };
+    const qErr = columnsErr(queries, 0, qWidth);
+    const vErr = columnsErr(values, qWidth + kvWidth, kvWidth);
+    if (process.env.POC_LOG_ERR) console.log("int4", worst, qErr, vErr);
+    expect(qErr).toBeLessThan(3e-3);
+    expect(vErr).toBeLessThan(3e-3);
   });
 
   it('gives the same rows when prefilled layer by layer (residual cut around MatMulNBits layers)', async () => {
     const ids = Int32Array.from({ length: 20 }, (_, i) => (i * 13 + 5) % 500);
     const positions = Int32Array.from([0, 7, 19]);
-    const c = await createCaptureSession(dir, { ep: 'cpu', threads: 1 });
+    const c = await createCaptureSession(dir, { ep: 'cpu', threads: 1, withValues: true });
     const chunked = await prefillCapture(c, ids, positions, 6);
     await closeCaptureSession(c);
-    const s = await createLayerSession(dir, { ep: 'cpu', threads: 1 });
+    const s = await createLayerSession(dir, { ep: 'cpu', threads: 1, withValues: true });
     const layered = (await prefillByLayers(s, ids, positions, 6)).buffers;
     await closeLayerSession(s);
     // the same kernels on the same inputs: identical bits
     expect(Array.from(layered.hidden)).toEqual(Array.from(chunked.hidden));
     expect(Array.from(layered.queries)).toEqual(Array.from(chunked.queries));
+    expect(Array.from(layered.values!)).toEqual(Array.from(chunked.values!));
     // and inside one Loop run (MatMulNBits reading outer-scope weights from the body)
-    const lp = await createLoopSession(dir, { ep: 'cpu', threads: 1 });
+    const lp = await createLoopSession(dir, { ep: 'cpu', threads: 1, withValues: true });
     const looped = await runLoopPrefill(lp, ids, positions, 6);
     await closeLoopSession(lp);
     expect(Array.from(looped.hidden)).toEqual(Array.from(chunked.hidden));
     expect(Array.from(looped.queries)).toEqual(Array.from(chunked.queries));
+    expect(Array.from(looped.values!)).toEqual(Array.from(chunked.values!));
   });
 });

@@ -13,7 +13,7 @@ import { geometryOf, readModelConfig } from '../../src/model/config.js';
 import { prefillCapture } from '../../src/capture/prefill.js';
 import { planLayerPrefillBytes, prefillByLayers } from '../../src/capture/layer-prefill.js';
 import { referenceForward, type RefForward } from './reference-llama.js';
-import { CASES, expectRowsMatch, POSITIONS, refBuffers, T } from './prefill-helpers.js';
+import { CASES, expectRowsMatch, KV_OPTIONS, POSITIONS, refBuffers, T } from './prefill-helpers.js';
 
 // Tolerances, as in capture.test.ts (measured errors in brackets, POC_LOG_ERR=1 prints them):
 // - against the float64 reference: float32 models within half a float16 ulp per element plus
@@ -43,15 +43,15 @@ describe.each(CASES)('layer-streamed prefill: $name', ({ opts }) => {
     rmSync(dir, { recursive: true, force: true });
   });
 
-  it.each([false, true])('matches the float64 reference and the chunked capture (with keys: %s)', async (withKeys) => {
-    const layers = await createLayerSession(dir, { ep: 'cpu', threads: 1, withKeys });
-    const chunked = await createCaptureSession(dir, { ep: 'cpu', threads: 1, withKeys });
+  it.each(KV_OPTIONS)('matches the float64 reference and the chunked capture (with keys: $withKeys, values: $withValues)', async ({ withKeys, withValues }) => {
+    const layers = await createLayerSession(dir, { ep: 'cpu', threads: 1, withKeys, withValues });
+    const chunked = await createCaptureSession(dir, { ep: 'cpu', threads: 1, withKeys, withValues });
     sessions.push(layers, chunked);
     const want = refBuffers(ref, POSITIONS, o);
     for (const chunk of CHUNKS) {
       const { buffers } = await prefillByLayers(layers, ids, positions, chunk);
       const base = await prefillCapture(chunked, ids, positions, chunk === 0 ? 16 : chunk);
-      expectRowsMatch(buffers, want, base, o, chunk, withKeys);
+      expectRowsMatch(buffers, want, base, o, chunk, withKeys, withValues);
     }
   });
 
@@ -97,9 +97,9 @@ describe('host memory of a layer-streamed prefill', () => {
       const dir = mkdtempSync(join(tmpdir(), 'poc-layers-mem-'));
       dirs.push(dir);
       await makeTinyModel({ ...o, layers, out: dir });
-      const s = await createLayerSession(dir, { ep: 'cpu', threads: 1 });
+      const s = await createLayerSession(dir, { ep: 'cpu', threads: 1, withValues: true });
       const { hostBytes } = await prefillByLayers(s, ids, positions, 16);
-      const plan = planLayerPrefillBytes(s.geometry, T, positions.length, { withKeys: false, residualWidth: s.residualWidth, elemBytes: 2 });
+      const plan = planLayerPrefillBytes(s.geometry, T, positions.length, { withKeys: false, withValues: true, residualWidth: s.residualWidth, elemBytes: 2 });
       await closeLayerSession(s);
       expect(hostBytes).toEqual(plan);
       // what the chunked prefill holds instead: every layer's KV cache for the prompt
@@ -116,7 +116,7 @@ describe('host memory of a layer-streamed prefill', () => {
     for (const p of perDepth) {
       expect(p.residualBytes, `${p.layers} layers`).toBe(residual);
       expect(p.kvBytes, `${p.layers} layers`).toBe(oneLayerKv);
-      expect(p.rowsBytes).toBe(p.layers * POSITIONS.length * (o.hidden + o.heads * d) * 2);
+      expect(p.rowsBytes).toBe(p.layers * POSITIONS.length * (o.hidden + o.heads * d + o.kvHeads * d) * 2);
       expect(p.chunkedKvBytes).toBe(p.layers * oneLayerKv);
     }
   });

@@ -12,7 +12,7 @@ import { LOOP_IO } from '../../src/model/loop-graph.js';
 import { prefillCapture } from '../../src/capture/prefill.js';
 import { planLayerPrefillBytes } from '../../src/capture/layer-prefill.js';
 import { referenceForward, type RefForward } from './reference-llama.js';
-import { CASES, expectRowsMatch, POSITIONS, refBuffers, T } from './prefill-helpers.js';
+import { CASES, expectRowsMatch, KV_OPTIONS, POSITIONS, refBuffers, T } from './prefill-helpers.js';
 
 // Tolerances as in layer-prefill.test.ts (POC_LOG_ERR=1 prints the measured errors):
 // - against the float64 reference: float32 models within half a float16 ulp per element plus
@@ -45,29 +45,29 @@ describe.each(CASES)('loop prefill: $name', ({ opts }) => {
     rmSync(dir, { recursive: true, force: true });
   });
 
-  it.each([false, true])('matches the float64 reference and the chunked capture (with keys: %s)', async (withKeys) => {
-    const loop = await createLoopSession(dir, { ep: 'cpu', threads: 1, withKeys });
-    const chunked = await createCaptureSession(dir, { ep: 'cpu', threads: 1, withKeys });
+  it.each(KV_OPTIONS)('matches the float64 reference and the chunked capture (with keys: $withKeys, values: $withValues)', async ({ withKeys, withValues }) => {
+    const loop = await createLoopSession(dir, { ep: 'cpu', threads: 1, withKeys, withValues });
+    const chunked = await createCaptureSession(dir, { ep: 'cpu', threads: 1, withKeys, withValues });
     loops.push(loop);
     chunkeds.push(chunked);
     const want = refBuffers(ref, POSITIONS, o);
     for (const chunk of CHUNKS) {
       const rows = await runLoopPrefill(loop, ids, positions, chunk);
       const base = await prefillCapture(chunked, ids, positions, chunk === 0 ? T : chunk);
-      expectRowsMatch(rows, want, base, o, chunk, withKeys);
+      expectRowsMatch(rows, want, base, o, chunk, withKeys, withValues);
     }
   });
 
   it('lets only the captured rows out of onnxruntime: no cache, no residual, weights left in the data file', async () => {
-    const loop = await createLoopSession(dir, { ep: 'cpu', threads: 1, withKeys: true });
+    const loop = await createLoopSession(dir, { ep: 'cpu', threads: 1, withKeys: true, withValues: true });
     loops.push(loop);
-    // the session's own signature: ids, positions and chunk length in; the three row tensors out
+    // the session's own signature: ids, positions and chunk length in; the four row tensors out
     expect([...loop.session.inputNames].sort()).toEqual([LOOP_IO.chunk, LOOP_IO.positions, LOOP_IO.ids].sort());
-    expect([...loop.session.outputNames].sort()).toEqual([LOOP_IO.hidden, LOOP_IO.keys, LOOP_IO.queries].sort());
+    expect([...loop.session.outputNames].sort()).toEqual([LOOP_IO.hidden, LOOP_IO.keys, LOOP_IO.queries, LOOP_IO.values].sort());
     // what comes back is exactly the file's arrays: their bytes are the rows of one corpus file
     const rows = await runLoopPrefill(loop, ids, positions, 7);
-    const held = rows.hidden.byteLength + rows.queries.byteLength + rows.keys!.byteLength;
-    expect(held).toBe(planLayerPrefillBytes(loop.geometry, T, POSITIONS.length, { withKeys: true, residualWidth: 0, elemBytes: 2 }).rowsBytes);
+    const held = rows.hidden.byteLength + rows.queries.byteLength + rows.keys!.byteLength + rows.values!.byteLength;
+    expect(held).toBe(planLayerPrefillBytes(loop.geometry, T, POSITIONS.length, { withKeys: true, withValues: true, residualWidth: 0, elemBytes: 2 }).rowsBytes);
 
     const model = fromBinary(ModelProtoSchema, readFileSync(loop.graph.path));
     const graph = model.graph!;
@@ -81,13 +81,14 @@ describe.each(CASES)('loop prefill: $name', ({ opts }) => {
     for (const name of outerExternal) expect(external.has(name), name).toBe(true);
     const body = loops_[0]!.attribute.find((a) => a.name === 'body')!.g!;
     expect(body.initializer).toHaveLength(0);
-    // the body carries each layer's past K and V and the three row accumulators (+ iteration, cond)
-    expect(body.input).toHaveLength(2 + 2 * o.layers + 3);
+    // the body carries each layer's past K and V and the four row accumulators (+ iteration, cond)
+    expect(body.input).toHaveLength(2 + 2 * o.layers + 4);
     // cached like the other capture graphs: the second call reuses the file, the plain graph is another one
-    const again = await ensureCaptureGraph(dir, { withKeys: true, loop: true });
+    const again = await ensureCaptureGraph(dir, { withKeys: true, withValues: true, loop: true });
     expect(again.cached).toBe(true);
     expect(again.path).toBe(loop.graph.path);
-    expect((await ensureCaptureGraph(dir, { withKeys: true })).path).not.toBe(loop.graph.path);
+    expect((await ensureCaptureGraph(dir, { withKeys: true, withValues: true })).path).not.toBe(loop.graph.path);
+    expect((await ensureCaptureGraph(dir, { withKeys: true, loop: true })).path).not.toBe(loop.graph.path);
   });
 
   it('refuses unsorted or out-of-prompt positions', async () => {

@@ -29,7 +29,7 @@ export function excessErr(got: ArrayLike<number>, want: ArrayLike<number>, relSl
   return worst / r;
 }
 
-/** The reference's rows at `positions` in the corpus layouts (hidden [L,P,H], queries [L,nq,P,d], keys [L,nkv,P,d]). */
+/** The reference's rows at `positions` in the corpus layouts (hidden [L,P,H], queries [L,nq,P,d], keys and values [L,nkv,P,d]). */
 export function refBuffers(ref: RefForward, positions: number[], o: { hidden: number; heads: number; kvHeads: number }) {
   const L = ref.hidden.length;
   const P = positions.length;
@@ -38,13 +38,17 @@ export function refBuffers(ref: RefForward, positions: number[], o: { hidden: nu
   const hidden = new Float64Array(L * P * H);
   const queries = new Float64Array(L * o.heads * P * d);
   const keys = new Float64Array(L * o.kvHeads * P * d);
+  const values = new Float64Array(L * o.kvHeads * P * d);
   for (let l = 0; l < L; l++)
     positions.forEach((p, i) => {
       hidden.set(ref.hidden[l]!.subarray(p * H, (p + 1) * H), (l * P + i) * H);
       for (let h = 0; h < o.heads; h++) queries.set(ref.queries[l]!.subarray(p * H + h * d, p * H + (h + 1) * d), ((l * o.heads + h) * P + i) * d);
-      for (let g = 0; g < o.kvHeads; g++) keys.set(ref.keys[l]![g]!.subarray(p * d, (p + 1) * d), ((l * o.kvHeads + g) * P + i) * d);
+      for (let g = 0; g < o.kvHeads; g++) {
+        keys.set(ref.keys[l]![g]!.subarray(p * d, (p + 1) * d), ((l * o.kvHeads + g) * P + i) * d);
+        values.set(ref.values[l]![g]!.subarray(p * d, (p + 1) * d), ((l * o.kvHeads + g) * P + i) * d);
+      }
     });
-  return { hidden, queries, keys };
+  return { hidden, queries, keys, values };
 }
 
 export const CASES: Array<{ name: string; opts: Partial<MakeTinyModelOptions> }> = [
@@ -54,6 +58,13 @@ export const CASES: Array<{ name: string; opts: Partial<MakeTinyModelOptions> }>
   { name: 'genai fp16', opts: { style: 'genai', dtype: 'float16', maxPosition: 256 } },
 ];
 
+/** Which optional rows a prefill test asks for: each alone (keys and values are separate graph outputs), both, neither. */
+export const KV_OPTIONS = [
+  { withKeys: false, withValues: false },
+  { withKeys: true, withValues: false },
+  { withKeys: false, withValues: true },
+  { withKeys: true, withValues: true },
+];
 
 /**
  * The rows of one prefill mode against the float64 reference (float32 models within half a
@@ -62,9 +73,9 @@ export const CASES: Array<{ name: string; opts: Partial<MakeTinyModelOptions> }>
  */
 export function expectRowsMatch(
   got: CaptureBuffers, want: ReturnType<typeof refBuffers>, base: CaptureBuffers,
-  o: { style: string; dtype: string }, chunk: number, withKeys: boolean,
+  o: { style: string; dtype: string }, chunk: number, withKeys: boolean, withValues = false,
 ): void {
-  const check = (name: 'hidden' | 'queries' | 'keys', wantRef: Float64Array) => {
+  const check = (name: 'hidden' | 'queries' | 'keys' | 'values', wantRef: Float64Array) => {
     const rows = fromHalfArray(got[name]!);
     const what = `${o.style} ${o.dtype} ${name}, chunk ${chunk}`;
     if (o.dtype === 'float32') expect(excessErr(rows, wantRef, HALF_ULP * (1 + 1e-6), `${what} vs reference`)).toBeLessThan(1e-4);
@@ -76,4 +87,6 @@ export function expectRowsMatch(
   check('queries', want.queries);
   if (withKeys) check('keys', want.keys);
   else expect(got.keys).toBeUndefined();
+  if (withValues) check('values', want.values);
+  else expect(got.values).toBeUndefined();
 }

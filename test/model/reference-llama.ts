@@ -47,6 +47,8 @@ export interface RefForward {
   queries: Float64Array[];
   /** [L][nkv][T*d]: post-RoPE keys */
   keys: Float64Array[][];
+  /** [L][nkv][T*d]: v_proj outputs (no RoPE) */
+  values: Float64Array[][];
   /** [T*vocab] */
   logits: Float64Array;
 }
@@ -122,7 +124,7 @@ export function referenceForward(modelDir: string, ids: number[]): RefForward {
         }
     return y;
   };
-  const out: RefForward = { hidden: [], queries: [], keys: [], logits: new Float64Array(0) };
+  const out: RefForward = { hidden: [], queries: [], keys: [], values: [], logits: new Float64Array(0) };
   let h = new Float64Array(T * H);
   const emb = get('model.embed_tokens.weight').values;
   for (let t = 0; t < T; t++) for (let i = 0; i < H; i++) h[t * H + i] = emb[ids[t]! * H + i]!;
@@ -134,13 +136,15 @@ export function referenceForward(modelDir: string, ids: number[]): RefForward {
     const v = linear(x, `${p}.self_attn.v_proj.weight`);
     out.hidden.push(x);
     out.queries.push(q);
-    out.keys.push(
+    // [T, nkv*d] -> per kv head [T*d]
+    const byHead = (x: Float64Array) =>
       Array.from({ length: nkv }, (_, g) => {
-        const kh = new Float64Array(T * d);
-        for (let t = 0; t < T; t++) for (let j = 0; j < d; j++) kh[t * d + j] = k[t * nkv * d + g * d + j]!;
-        return kh;
-      }),
-    );
+        const xh = new Float64Array(T * d);
+        for (let t = 0; t < T; t++) for (let j = 0; j < d; j++) xh[t * d + j] = x[t * nkv * d + g * d + j]!;
+        return xh;
+      });
+    out.keys.push(byHead(k));
+    out.values.push(byHead(v));
     const qr = rope(q, nq);
     const ctx = new Float64Array(T * nq * d);
     const group = nq / nkv;

@@ -11,12 +11,12 @@ import { closeLayerSession, createLayerSession } from '../../src/model/layer-ses
 import { prefillByLayers } from '../../src/capture/layer-prefill.js';
 import { closeLoopSession, createLoopSession, runLoopPrefill } from '../../src/model/loop-session.js';
 import { DT, floatTensor, int64Tensor, makeNode } from '../../src/model/onnx-graph.js';
-import { referenceForward } from './reference-llama.js';
+import { referenceForward, type RefForward } from './reference-llama.js';
 
-// Export variants seen in the wild, made by editing a tiny export: a q bias kept as its
-// own Add (Qwen-style), Gemm projections on a flattened input, and genai's unpacked
-// q/k/v MatMuls feeding GroupQueryAttention. The surgery must find q in each, and layer
-// slicing its residual cut.
+// Export variants seen in the wild, made by editing a tiny export: q/k/v biases kept as
+// their own Adds (Qwen-style), Gemm projections on a flattened input, and genai's unpacked
+// q/k/v MatMuls feeding GroupQueryAttention. The surgery must find q and v in each, and
+// layer slicing its residual cut.
 
 const dirs: string[] = [];
 afterAll(() => {
@@ -44,29 +44,37 @@ function externalValues(dir: string, t: TensorProto): Float32Array {
 const ids = Array.from({ length: 24 }, (_, i) => (i * 29 + 7) % 500);
 const positions = [0, 11, 23];
 
+/** [L, heads, P, d] (the corpus layout) -> [L, P, heads*d] (the projection's) */
+function headsSideBySide(x: Float32Array, L: number, heads: number, P: number, d: number): Float32Array {
+  const out = new Float32Array(x.length);
+  for (let l = 0; l < L; l++) for (let h = 0; h < heads; h++) for (let i = 0; i < P; i++)
+    out.set(x.subarray(((l * heads + h) * P + i) * d, ((l * heads + h) * P + i + 1) * d), (l * P + i) * heads * d + h * d);
+  return out;
+}
+
 async function capture(dir: string) {
-  const s = await createCaptureSession(dir, { ep: 'cpu', threads: 1 });
+  const s = await createCaptureSession(dir, { ep: 'cpu', threads: 1, withValues: true });
   const r = await runChunk(s, { inputIds: ids, capturePositions: positions, past: emptyKvCache(s) });
   await closeCaptureSession(s);
-  const got = { hidden: fromHalfArray(r.hiddenF16), queries: fromHalfArray(r.queriesF16) };
+  const got = { hidden: fromHalfArray(r.hiddenF16), queries: fromHalfArray(r.queriesF16), values: fromHalfArray(r.valuesF16!) };
   // the layer-streamed prefill (in uneven 10-token chunks) must find its cut in every variant and give the same rows
-  const ls = await createLayerSession(dir, { ep: 'cpu', threads: 1 });
+  const ls = await createLayerSession(dir, { ep: 'cpu', threads: 1, withValues: true });
   const { buffers } = await prefillByLayers(ls, Int32Array.from(ids), Int32Array.from(positions), 10);
   await closeLayerSession(ls);
-  const { nLayers: L, nHeads: nq, headDim: d } = ls.geometry;
+  const { nLayers: L, nHeads: nq, nKvHeads: nkv, headDim: d } = ls.geometry;
   const P = positions.length;
-  const layered = fromHalfArray(buffers.queries); // [L, nq, P, d] -> [L, P, nq*d]
-  const queries = new Float32Array(layered.length);
-  for (let l = 0; l < L; l++) for (let h = 0; h < nq; h++) for (let i = 0; i < P; i++)
-    queries.set(layered.subarray(((l * nq + h) * P + i) * d, ((l * nq + h) * P + i + 1) * d), (l * P + i) * nq * d + h * d);
+  const layered = fromHalfArray(buffers.queries);
+  const layeredValues = fromHalfArray(buffers.values!);
   expect(excess(fromHalfArray(buffers.hidden), got.hidden), 'layer-streamed hidden').toBeLessThan(1e-4);
-  expect(excess(queries, got.queries), 'layer-streamed queries').toBeLessThan(1e-4);
+  expect(excess(headsSideBySide(layered, L, nq, P, d), got.queries), 'layer-streamed queries').toBeLessThan(1e-4);
+  expect(excess(headsSideBySide(layeredValues, L, nkv, P, d), got.values), 'layer-streamed values').toBeLessThan(1e-4);
   // and the loop graph (one run, the same uneven chunks) builds its body from every variant
-  const lp = await createLoopSession(dir, { ep: 'cpu', threads: 1 });
+  const lp = await createLoopSession(dir, { ep: 'cpu', threads: 1, withValues: true });
   const looped = await runLoopPrefill(lp, Int32Array.from(ids), Int32Array.from(positions), 10);
   await closeLoopSession(lp);
   expect(excess(fromHalfArray(looped.hidden), fromHalfArray(buffers.hidden)), 'loop hidden').toBeLessThan(1e-4);
   expect(excess(fromHalfArray(looped.queries), layered), 'loop queries').toBeLessThan(1e-4);
+  expect(excess(fromHalfArray(looped.values!), layeredValues), 'loop values').toBeLessThan(1e-4);
   return got;
 }
 
@@ -88,25 +96,46 @@ function rows(perLayer: Float64Array[], width: number): Float64Array {
   return out;
 }
 
-describe('surgery on export variants (float32; tolerance: one float16 rounding + 1e-4 of the rms)', () => {
-  it('a q bias kept as a separate Add is part of the captured queries', async () => {
-    const Q = 64;
-    const bias = Array.from({ length: Q }, (_, i) => 0.5 * Math.sin(i));
+/** reference value rows [L, P, n_kv*d] (v_proj's layout) of the per-head [L][n_kv][T*d] arrays */
+function valueRows(ref: RefForward): Float64Array {
+  const nkv = ref.values[0]!.length;
+  const d = ref.values[0]![0]!.length / ids.length;
+  const perLayer = ref.values.map((heads) => {
+    const x = new Float64Array(ids.length * nkv * d);
+    heads.forEach((h, g) => { for (let t = 0; t < ids.length; t++) x.set(h.subarray(t * d, (t + 1) * d), (t * nkv + g) * d); });
+    return x;
+  });
+  return rows(perLayer, nkv * d);
+}
+
+describe('surgery on export variants (float32; queries and values within one float16 rounding + 1e-4 of the rms)', () => {
+  it('q/k/v biases kept as separate Adds are part of the captured queries and values', async () => {
+    const [Q, KV] = [64, 32];
+    const bias = { q: Array.from({ length: Q }, (_, i) => 0.5 * Math.sin(i)), k: Array.from({ length: KV }, (_, i) => 0.3 * Math.cos(i)), v: Array.from({ length: KV }, (_, i) => 0.4 * Math.cos(2 * i + 1)) };
     const dir = await edited({ layers: 2 }, (m) => {
       const g = m.graph!;
-      const i = g.node.findIndex((n) => n.name === '/model/layers.1/self_attn/q_proj/MatMul');
-      const mm = g.node[i]!;
-      const raw = mm.output[0]!;
-      mm.output[0] = `${raw}_nobias`;
-      g.initializer.push(floatTensor('model.layers.1.self_attn.q_proj.bias', DT.FLOAT, bias, [Q]));
-      g.node.splice(i + 1, 0, makeNode('Add', ['model.layers.1.self_attn.q_proj.bias', mm.output[0]!], [raw], '/model/layers.1/self_attn/q_proj/Add'));
+      for (const p of ['q', 'k', 'v'] as const) {
+        const i = g.node.findIndex((n) => n.name === `/model/layers.1/self_attn/${p}_proj/MatMul`);
+        const mm = g.node[i]!;
+        const raw = mm.output[0]!;
+        mm.output[0] = `${raw}_nobias`;
+        g.initializer.push(floatTensor(`model.layers.1.self_attn.${p}_proj.bias`, DT.FLOAT, bias[p], [bias[p].length]));
+        g.node.splice(i + 1, 0, makeNode('Add', [`model.layers.1.self_attn.${p}_proj.bias`, mm.output[0]!], [raw], `/model/layers.1/self_attn/${p}_proj/Add`));
+      }
     });
+    // the reference has no biases: the captured rows of layer 1 are the biased projections of
+    // the same input (layer 0 and layer 1's input are untouched; the k bias changes only what
+    // layer 1's attention makes, which no captured row reads)
     const ref = referenceForward(dir, ids);
     const want = rows(ref.queries, Q);
-    // layer 1's queries carry the bias (layer 0 is untouched)
-    for (let i = 0; i < positions.length; i++) for (let c = 0; c < Q; c++) want[(positions.length + i) * Q + c]! += bias[c]!;
+    const wantValues = valueRows(ref);
+    for (let i = 0; i < positions.length; i++) {
+      for (let c = 0; c < Q; c++) want[(positions.length + i) * Q + c]! += bias.q[c]!;
+      for (let c = 0; c < KV; c++) wantValues[(positions.length + i) * KV + c]! += bias.v[c]!;
+    }
     const got = await capture(dir);
     expect(excess(got.queries, want)).toBeLessThan(1e-4);
+    expect(excess(got.values, wantValues)).toBeLessThan(1e-4);
     expect(excess(got.hidden, rows(ref.hidden, 64))).toBeLessThan(1e-4);
   });
 
@@ -130,6 +159,7 @@ describe('surgery on export variants (float32; tolerance: one float16 rounding +
     const ref = referenceForward(dir, ids);
     const got = await capture(dir);
     expect(excess(got.queries, rows(ref.queries, 64))).toBeLessThan(1e-4);
+    expect(excess(got.values, valueRows(ref))).toBeLessThan(1e-4);
     expect(excess(got.hidden, rows(ref.hidden, 64))).toBeLessThan(1e-4);
   });
 
@@ -155,6 +185,7 @@ describe('surgery on export variants (float32; tolerance: one float16 rounding +
     const ref = referenceForward(dir, ids);
     const got = await capture(dir);
     expect(excess(got.queries, rows(ref.queries, 64))).toBeLessThan(1e-4);
+    expect(excess(got.values, valueRows(ref))).toBeLessThan(1e-4);
     expect(excess(got.hidden, rows(ref.hidden, 64))).toBeLessThan(1e-4);
   });
 
@@ -172,6 +203,7 @@ describe('surgery on export variants (float32; tolerance: one float16 rounding +
     const ref = referenceForward(dir, ids);
     const got = await capture(dir);
     expect(excess(got.queries, rows(ref.queries, 64))).toBeLessThan(1e-4);
+    expect(excess(got.values, valueRows(ref))).toBeLessThan(1e-4);
     expect(excess(got.hidden, rows(ref.hidden, 64))).toBeLessThan(1e-4);
   });
 
@@ -199,6 +231,7 @@ describe('surgery on export variants (float32; tolerance: one float16 rounding +
     const ref = referenceForward(dir, ids);
     const got = await capture(dir);
     expect(excess(got.queries, rows(ref.queries, Q))).toBeLessThan(1e-4);
+    expect(excess(got.values, valueRows(ref))).toBeLessThan(1e-4);
     expect(excess(got.hidden, rows(ref.hidden, H))).toBeLessThan(1e-4);
   });
 });

@@ -16,7 +16,7 @@ let root = '';
 let model = '';
 let model16 = '';
 let env: NodeJS.ProcessEnv = {};
-const CAPTURE = ['capture', '--task', 'niah_single_1', '--source', 'synthetic', '--max-length', '300', '--t-sub', '24', '--prompts', '1', '--with-keys'];
+const CAPTURE = ['capture', '--task', 'niah_single_1', '--source', 'synthetic', '--max-length', '300', '--t-sub', '24', '--prompts', '1', '--with-keys', '--with-values'];
 
 beforeAll(async () => {
   requireSwiftShader();
@@ -42,7 +42,7 @@ function compareFiles(a: string, b: string): Record<string, { differ: number; be
 import json, sys, numpy as np
 a, b = np.load(sys.argv[1], allow_pickle=False), np.load(sys.argv[2], allow_pickle=False)
 out = {}
-for f in ['hidden', 'queries', 'keys']:
+for f in ['hidden', 'queries', 'keys', 'values']:
     x, y = a[f].astype(np.float64).ravel(), b[f].astype(np.float64).ravel()
     m = np.maximum(np.abs(x), np.abs(y))
     ulp = np.where(m < 2.0**-14, 2.0**-24, 2.0**(np.floor(np.log2(np.maximum(m, 2.0**-14))) - 10))
@@ -70,7 +70,7 @@ describe('--ep webgpu on SwiftShader (no shader-f16: rows rounded on the host)',
     { name: '--chunk 0 (one pass)', flags: ['--chunk', '0', '--prefill', 'chunks'] },
   ];
   for (const mode of MODES) {
-    it(`${mode.name} with --with-keys gives the CPU provider's rows within one float16 ulp + SwiftShader's float32 error`, () => {
+    it(`${mode.name} with --with-keys --with-values gives the CPU provider's rows within one float16 ulp + SwiftShader's float32 error`, () => {
       requirePython();
       const out = join(root, `gpu-${mode.flags.join('')}`);
       const r = runCliWith(env, [...CAPTURE, '--model', model, '--ep', 'webgpu', '--out', out, ...mode.flags]);
@@ -155,7 +155,7 @@ describe('what the WebGPU provider leaves to the CPU (onnxruntime profile, one p
       mkdirSync(dir, { recursive: true });
       const model = ${JSON.stringify(model)};
       const ids = Int32Array.from({ length: 40 }, (_, i) => (i * 7) % 300 + 3);
-      const opts = (name) => ({ ep: 'webgpu', withKeys: true, threads: 1, profilePrefix: dir + '/' + name });
+      const opts = (name) => ({ ep: 'webgpu', withKeys: true, withValues: true, threads: 1, profilePrefix: dir + '/' + name });
       const a = await createCaptureSession(model, opts('chunks'));
       await runChunk(a, { inputIds: ids, capturePositions: [3, 9], past: emptyKvCache(a, 40) });
       await a.session.endProfiling();
@@ -179,7 +179,7 @@ describe('what the WebGPU provider leaves to the CPU (onnxruntime profile, one p
       const onGpu = nodes.filter((n) => n.provider === 'WebGpuExecutionProvider');
       console.log(`[webgpu] ${graph}: ${onGpu.length} nodes on the GPU, ${onCpu.length} on the CPU: ${[...new Set(onCpu.map((n) => n.op))].sort().join(', ')}`);
       expect(onGpu.length, graph).toBeGreaterThan(onCpu.length);
-      const heavy = nodes.filter((n) => ['MatMul', 'Softmax', 'Gemm', 'GroupQueryAttention'].includes(n.op) || /^\/capture\/layers\.\d+\/(hidden|queries|keys)\/Gather$/.test(n.node));
+      const heavy = nodes.filter((n) => ['MatMul', 'Softmax', 'Gemm', 'GroupQueryAttention'].includes(n.op) || /^\/capture\/layers\.\d+\/(hidden|queries|keys|values)\/Gather$/.test(n.node));
       expect(heavy.filter((n) => n.op === 'MatMul').length, graph).toBeGreaterThan(0);
       expect(heavy.filter((n) => n.op === 'Gather').length, graph).toBeGreaterThan(0);
       for (const n of heavy) expect(n.provider, `${graph} ${n.node}`).toBe('WebGpuExecutionProvider');
