@@ -149,7 +149,8 @@ describe('analyze on a planted corpus', () => {
     const out = join(root, 'abort', 'report.md');
     const controller = new AbortController();
     let seen = 0;
-    const progressStream = { write: () => { if (++seen === 2) controller.abort(); return true; } };
+    // a terminal stream: redrawn at every unit, so the second write comes with the second unit
+    const progressStream = { isTTY: true, write: () => { if (++seen === 2) controller.abort(); return true; } };
     await expect(runAnalysis(opts({ out, signal: controller.signal, progressStream }))).rejects.toThrow(/interrupted after \d+ unit/);
     const partial = readUnitsCsv(join(root, 'abort', 'report.md.units.csv')).length;
     expect(partial).toBeGreaterThanOrEqual(2);
