@@ -19,7 +19,9 @@ export function ensureBuilt(root, say) {
   const entry = join(dist, 'cli', 'main.js');
   if (!existsSync(src)) return undefined;
   if (existsSync(entry)) {
-    if (newestMtimeMs(src) > statSync(entry).mtimeMs) say('poc: warning: src/ changed since dist/ was built; run `npm run build` to use the changes');
+    const tsconfig = join(root, 'tsconfig.json');
+    const newestSource = Math.max(newestTsMtimeMs(src), existsSync(tsconfig) ? statSync(tsconfig).mtimeMs : 0);
+    if (newestSource > statSync(entry).mtimeMs) say('poc: warning: src/ changed since dist/ was built; run `npm run build` to use the changes');
     return undefined;
   }
   const lock = join(root, 'dist.lock');
@@ -58,10 +60,11 @@ function waitForOtherBuild(lock, entry) {
     : 'another process failed to compile the CLI; run `npm run build` to see why';
 }
 
-function newestMtimeMs(dir) {
+/** The newest modification time of the TypeScript sources (what `npm run build` compiles). */
+function newestTsMtimeMs(dir) {
   let newest = 0;
   for (const entry of readdirSync(dir, { withFileTypes: true, recursive: true })) {
-    if (!entry.isFile()) continue;
+    if (!entry.isFile() || !entry.name.endsWith('.ts')) continue;
     const t = statSync(join(entry.parentPath ?? entry.path, entry.name)).mtimeMs;
     if (t > newest) newest = t;
   }
