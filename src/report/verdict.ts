@@ -34,7 +34,7 @@ export type RejectionLevel = 'no-units' | 'no-mixtures' | 'not-rejected' | 'mino
 /** How much of the rejection the controls (Student-t, single mode) explain. */
 export type ExplanationLevel = 'nothing-to-explain' | 'unknown' | 'all' | 'most' | 'part' | 'none';
 /** Whether K* repeats across prompts beyond the within-layer null. */
-export type StabilityLevel = 'one-prompt' | 'no-variation' | 'stable' | 'depth-trend' | 'not-stable';
+export type StabilityLevel = 'not-judged' | 'one-prompt' | 'no-variation' | 'stable' | 'depth-trend' | 'not-stable';
 /** What the KDE comparison says. */
 export type KdeLevel = 'unknown' | 'no-evidence' | 'backs-mixtures' | 'kde-better';
 
@@ -51,11 +51,11 @@ export interface Verdict {
 export function buildVerdict(agg: Aggregates): Verdict {
   const rejection = rejectionLevel(agg);
   if (rejection === 'no-units') {
-    return { rejection, explanation: 'nothing-to-explain', stability: 'one-prompt', kde: 'unknown', sentences: ['No unit has statistics, so there is no verdict.'] };
+    return { rejection, explanation: 'nothing-to-explain', stability: 'not-judged', kde: 'unknown', sentences: ['No unit has statistics, so there is no verdict.'] };
   }
   if (rejection === 'no-mixtures') {
     return {
-      rejection, explanation: 'nothing-to-explain', stability: 'one-prompt', kde: 'unknown',
+      rejection, explanation: 'nothing-to-explain', stability: 'not-judged', kde: 'unknown',
       sentences: ['No mixture was fitted (every sweep stopped at K = 1), so these numbers cannot test one Gaussian.'],
     };
   }
@@ -155,7 +155,7 @@ function kdeSentence(agg: Aggregates, level: KdeLevel): string | undefined {
 
 function stabilitySentence(agg: Aggregates, level: StabilityLevel): string {
   const st = agg.stability;
-  if (level === 'one-prompt' || !st) return 'Whether K* is stable across prompts cannot be judged from a single prompt.';
+  if (level === 'one-prompt' || level === 'not-judged' || !st) return 'Whether K* is stable across prompts cannot be judged from a single prompt.';
   if (level === 'no-variation') return 'K* does not vary across units, so its stability across prompts cannot be ranked.';
   const rho = fixedText(st.splitHalfRho, 3), q95 = fixedText(st.splitHalfNull.q95, 3), med = fixedText(st.splitHalfNull.median, 3);
   if (level === 'stable') {
@@ -180,6 +180,7 @@ function expectedAttentionSentence(agg: Aggregates, rejection: RejectionLevel, e
     'stable': ', and since each head keeps its K* across prompts, a per-head mixture is the refinement these numbers point to',
     'depth-trend': '; their number follows the layer rather than the head',
     'not-stable': ', but the corpus does not show their number to be a property of the head that a fixed per-head mixture could rely on',
+    'not-judged': '',
     'one-prompt': '',
     'no-variation': '',
   }[stability];
