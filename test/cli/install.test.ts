@@ -1,7 +1,7 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import { spawnSync } from 'node:child_process';
 import { copyFileSync, cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import os from 'node:os';
 import { fileURLToPath } from 'node:url';
 // plain JavaScript launcher helper (it runs before any build)
@@ -37,9 +37,21 @@ describe('install and launch through npm', () => {
       expect(r.stderr).not.toMatch(NPM_WARNING);
     } finally {
       rmSync(copy, { recursive: true, force: true });
+      removeNpxCacheEntries(copy);
     }
   }, 250_000);
 });
+
+/** npx records the project it ran in its cache (`<cache>/_npx/<hash>/`); drop the entries that name `dir`. */
+function removeNpxCacheEntries(dir: string): void {
+  const npx = join(process.env.npm_config_cache ?? join(os.homedir(), '.npm'), '_npx');
+  if (!existsSync(npx)) return;
+  const name = basename(dir);
+  for (const entry of readdirSync(npx)) {
+    const manifest = join(npx, entry, 'package.json');
+    if (existsSync(manifest) && readFileSync(manifest, 'utf8').includes(name)) rmSync(join(npx, entry), { recursive: true, force: true });
+  }
+}
 
 describe('first-run build (bin/ensure-built.js)', () => {
   const dir = mkdtempSync(join(os.tmpdir(), 'poc-build-'));
