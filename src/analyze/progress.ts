@@ -1,8 +1,9 @@
 import { formatDuration } from '../util/format.js';
+import { createStatusLine, type Clock, type ProgressStream } from '../util/status-line.js';
 
 /**
- * A per-unit progress bar with ETA on stderr: redrawn in place on a terminal, one line
- * every ~5 % (or 60 s) otherwise, so logs of batch jobs stay readable.
+ * A per-unit progress bar with ETA on stderr (analyze and fidelity): redrawn in place on a
+ * terminal at every unit, a line at most every 10 s in logs (see src/util/status-line.ts).
  */
 export interface Progress {
   tick(): void;
@@ -10,32 +11,26 @@ export interface Progress {
 }
 
 /** Progress over `total` units written to `stream` (silent when total is 0 or quiet). */
-export function createProgress(total: number, stream: NodeJS.WriteStream | { write(s: string): unknown; isTTY?: boolean }, quiet = false): Progress {
-  const started = Date.now();
-  let count = 0, lastLine = 0, lastPct = -1;
-  const tty = Boolean((stream as { isTTY?: boolean }).isTTY);
+export function createProgress(total: number, stream: ProgressStream, quiet = false, now: Clock = Date.now): Progress {
+  const started = now();
+  let count = 0;
+  const line = createStatusLine({ stream, now });
   const render = (): string => {
-    const seconds = (Date.now() - started) / 1000;
+    const seconds = (now() - started) / 1000;
     const per = count > 0 ? seconds / count : NaN;
     const eta = count > 0 ? per * (total - count) : NaN;
     const width = 24;
     const filled = Math.round((count / total) * width);
     return `[${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${count}/${total} units  ${Number.isFinite(per) ? per.toFixed(2) : '-'} s/unit  ETA ${formatDuration(eta)}`;
   };
+  const silent = quiet || total === 0;
   return {
     tick() {
       count++;
-      if (quiet || total === 0) return;
-      const pct = Math.floor((count / total) * 20);
-      if (tty) stream.write(`\r${render()}`);
-      else if (pct !== lastPct || Date.now() - lastLine > 60_000 || count === total) {
-        stream.write(`${render()}\n`);
-        lastPct = pct;
-        lastLine = Date.now();
-      }
+      if (!silent) line.update(render);
     },
     done() {
-      if (!quiet && tty && total > 0) stream.write('\n');
+      if (!silent) line.finish();
     },
   };
 }

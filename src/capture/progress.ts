@@ -1,6 +1,10 @@
 import { formatDuration } from '../util/format.js';
+import { createStatusLine, type Clock, type ProgressStream } from '../util/status-line.js';
 
-/** Live status of a capture run on stderr: a redrawn bar on a terminal, one line per prompt in logs. */
+/**
+ * Live status of a capture run on stderr: a bar redrawn on a terminal (every 200 ms while a
+ * prompt prefills, and at each prompt done), a line at most every 10 s in logs.
+ */
 export interface CaptureProgress {
   /** tokens of the current prompt prefilled so far */
   update(label: string, tokensInPrompt: number): void;
@@ -9,17 +13,19 @@ export interface CaptureProgress {
   end(): void;
 }
 
-export function createCaptureProgress(totalPrompts: number, stream: { write(s: string): unknown; isTTY?: boolean } = process.stderr): CaptureProgress {
-  const tty = Boolean(stream.isTTY);
-  const started = Date.now();
+/** Terminal redraws while a prompt prefills, at most this often. */
+const TTY_REDRAW_MS = 200;
+
+export function createCaptureProgress(totalPrompts: number, stream: ProgressStream = process.stderr, now: Clock = Date.now): CaptureProgress {
+  const started = now();
+  const status = createStatusLine({ stream, now, ttyRedrawMs: TTY_REDRAW_MS });
   let done = 0;
   let tokensDone = 0; // prefilled tokens of finished prompts (skips excluded)
   let prefilled = 0; // prompts actually prefilled, for the ETA
-  let lastDraw = 0;
-  const rate = (extra: number) => (tokensDone + extra) / Math.max(1e-3, (Date.now() - started) / 1000);
+  const rate = (extra: number) => (tokensDone + extra) / Math.max(1e-3, (now() - started) / 1000);
   const eta = () => {
     if (prefilled === 0) return NaN;
-    const perPrompt = (Date.now() - started) / 1000 / prefilled;
+    const perPrompt = (now() - started) / 1000 / prefilled;
     return perPrompt * (totalPrompts - done);
   };
   const line = (label: string, extra: number) => {
@@ -29,9 +35,7 @@ export function createCaptureProgress(totalPrompts: number, stream: { write(s: s
   };
   return {
     update(label, tokensInPrompt) {
-      if (!tty || Date.now() - lastDraw < 200) return;
-      lastDraw = Date.now();
-      stream.write(`\r${line(label, tokensInPrompt)}\x1b[K`);
+      status.update(() => line(label, tokensInPrompt));
     },
     promptDone(label, outcome, tokens) {
       done++;
@@ -40,10 +44,10 @@ export function createCaptureProgress(totalPrompts: number, stream: { write(s: s
         prefilled++;
       }
       const text = line(`${label} ${outcome}`, 0);
-      stream.write(tty ? `\r${text}\x1b[K` : `${text}\n`);
+      status.step(() => text);
     },
     end() {
-      if (tty) stream.write('\n');
+      status.finish();
     },
   };
 }

@@ -1,4 +1,5 @@
 import { formatBytes } from '../util/format.js';
+import { createStatusLine, type Clock, type ProgressStream } from '../util/status-line.js';
 
 /** Reports bytes received for one file. */
 export interface Progress {
@@ -8,40 +9,30 @@ export interface Progress {
 
 export const SILENT_PROGRESS: Progress = { advance() {}, done() {} };
 
+/** Terminal redraws at most this often. */
+const TTY_REDRAW_MS = 100;
+
 /**
- * A one-line progress bar on stderr, redrawn at most 10 times a second; when stderr is not
- * a terminal (logs, CI) it prints a single line per file at the end instead.
+ * A progress bar for one download on stderr: redrawn at most 10 times a second on a terminal,
+ * a line at most every 10 s in logs, and the final state with the elapsed time in both.
  */
-export function stderrProgress(label: string, totalBytes: number, startBytes = 0): Progress {
-  const stream = process.stderr;
-  const tty = stream.isTTY === true;
+export function stderrProgress(label: string, totalBytes: number, startBytes = 0, stream: ProgressStream = process.stderr, now: Clock = Date.now): Progress {
   let bytes = startBytes;
-  let lastDraw = 0;
-  const t0 = Date.now();
-  const draw = () => {
+  const t0 = now();
+  const status = createStatusLine({ stream, now, ttyRedrawMs: TTY_REDRAW_MS });
+  const bar = () => {
     const frac = totalBytes > 0 ? Math.min(1, bytes / totalBytes) : 1;
     const width = 24;
     const filled = Math.round(frac * width);
-    const bar = '#'.repeat(filled) + '.'.repeat(width - filled);
-    stream.write(`\r${label} [${bar}] ${(frac * 100).toFixed(0).padStart(3)}% ${formatBytes(bytes)}/${formatBytes(totalBytes)}`);
+    return `${label} [${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${(frac * 100).toFixed(0).padStart(3)}% ${formatBytes(bytes)}/${formatBytes(totalBytes)}`;
   };
   return {
     advance(n) {
       bytes += n;
-      const now = Date.now();
-      if (tty && now - lastDraw > 100) {
-        lastDraw = now;
-        draw();
-      }
+      status.update(bar);
     },
     done() {
-      const secs = ((Date.now() - t0) / 1000).toFixed(1);
-      if (tty) {
-        draw();
-        stream.write(` ${secs}s\n`);
-      } else {
-        stream.write(`${label}: ${formatBytes(bytes)} in ${secs}s\n`);
-      }
+      status.finish(() => `${bar()} ${((now() - t0) / 1000).toFixed(1)}s`);
     },
   };
 }

@@ -8,6 +8,9 @@ import { createRng } from '../util/rng.js';
  * within-layer permutation null, and breakdowns.
  */
 
+/** ΔBIC = BIC(K=1) − BIC(best K) above which a unit rejects one Gaussian (the published bar). */
+export const REJECT_DELTA_BIC = 10;
+
 /** Headline rates over a set of units (percentages 0..100). */
 export interface Summary {
   units: number;
@@ -44,10 +47,39 @@ export interface Stability {
 /** Headline rates for one task, layer or head. */
 export interface BreakdownRow extends Summary { group: string }
 
+/**
+ * The controls applied to the units that reject one Gaussian: a rejection is explained when
+ * a unimodal Student-t has a lower BIC than the best mixture (heavy tails, not modes) or when
+ * the best mixture has a single mode (its components shape one peak). The control counts are
+ * over the rejecting units that carry both controls (the Student-t fit can fail on a unit, and
+ * CSV files from elsewhere may lack the columns).
+ */
+export interface RejectingControls {
+  /** units with ΔBIC > REJECT_DELTA_BIC */
+  units: number;
+  /** rejecting units with a Student-t BIC and a mode count; the counts below are among them */
+  controlled: number;
+  tBeatsGmmBic: number;
+  oneMode: number;
+  /** explained by either control; the rest have ≥ 2 modes and the t is not better */
+  explained: number;
+  multimodal: number;
+  /** rejecting units with held-out log-likelihoods, and among them those where the mixture beats K=1 */
+  withHeldOut: number;
+  gmmBeatsK1HeldOut: number;
+  /** held-out margin GMM − K=1 over the rejecting units, nats per sample */
+  gmmMinusK1: Quantiles;
+}
+
 /** Everything the report shows, computed from per-unit rows. */
 export interface Aggregates {
   summary: Summary;
   margins: { gmmMinusK1: Quantiles; gmmMinusKde: Quantiles; tMinusGmm: Quantiles };
+  /** the KDE control: how often one Gaussian (not only the mixture) beats the same KDE on held-out queries */
+  kde: { units: number; pctK1BeatsKde: number; pctGmmBeatsKde: number };
+  rejecting: RejectingControls;
+  /** false when every row's sweep stopped at K = 1 (--k-max 1): nothing could reject one Gaussian; undefined if unknown */
+  mixturesFitted: boolean | undefined;
   modes: { medianModes: number; pctFewerModesThanK: number; table: Array<{ bestK: number; nModes: number; count: number }> };
   stability: Stability | undefined;
   byTask: BreakdownRow[];
@@ -74,6 +106,9 @@ export function aggregate(rows: UnitResult[], permutations = 200, seed = 0): Agg
       gmmMinusKde: diffs((r) => r.llTestGmm - r.llTestKde),
       tMinusGmm: diffs((r) => r.llTestT - r.llTestGmm),
     },
+    kde: kdeControl(ok),
+    rejecting: rejectingControls(ok),
+    mixturesFitted: mixturesFitted(ok),
     modes: {
       medianModes: median(ok.map((r) => r.nModes)),
       pctFewerModesThanK: pct(ok, (r) => r.nModes < r.bestK),
@@ -96,7 +131,7 @@ export function aggregate(rows: UnitResult[], permutations = 200, seed = 0): Agg
 export function summarise(ok: UnitResult[]): Summary {
   return {
     units: ok.length,
-    pctRejectK1: pct(ok, (r) => r.deltaBicK1 > 10),
+    pctRejectK1: pct(ok, (r) => r.deltaBicK1 > REJECT_DELTA_BIC),
     medianBestK: median(ok.map((r) => r.bestK)),
     meanBestK: ok.reduce((s, r) => s + r.bestK, 0) / Math.max(ok.length, 1),
     pctKsPass: pct(ok, (r) => r.ksPass),
@@ -104,6 +139,35 @@ export function summarise(ok: UnitResult[]): Summary {
     pctTBeatsGmmBic: pct(ok, (r) => r.bicT < r.bicBest),
     pctTBeatsGmmLl: pct(ok, (r) => r.llTestT > r.llTestGmm),
   };
+}
+
+function kdeControl(ok: UnitResult[]): Aggregates['kde'] {
+  const rows = ok.filter((r) => Number.isFinite(r.llTestKde) && Number.isFinite(r.llTestK1) && Number.isFinite(r.llTestGmm));
+  return { units: rows.length, pctK1BeatsKde: pct(rows, (r) => r.llTestK1 > r.llTestKde), pctGmmBeatsKde: pct(rows, (r) => r.llTestGmm > r.llTestKde) };
+}
+
+function rejectingControls(ok: UnitResult[]): RejectingControls {
+  const rejecting = ok.filter((r) => r.deltaBicK1 > REJECT_DELTA_BIC);
+  const controlled = rejecting.filter((r) => Number.isFinite(r.bicT) && Number.isFinite(r.bicBest) && Number.isFinite(r.nModes) && r.nModes >= 1);
+  const tWins = (r: UnitResult) => r.bicT < r.bicBest;
+  const explained = controlled.filter((r) => tWins(r) || r.nModes === 1).length;
+  const heldOut = rejecting.filter((r) => Number.isFinite(r.llTestGmm) && Number.isFinite(r.llTestK1));
+  return {
+    units: rejecting.length,
+    controlled: controlled.length,
+    tBeatsGmmBic: controlled.filter(tWins).length,
+    oneMode: controlled.filter((r) => r.nModes === 1).length,
+    explained,
+    multimodal: controlled.length - explained,
+    withHeldOut: heldOut.length,
+    gmmBeatsK1HeldOut: heldOut.filter((r) => r.llTestGmm > r.llTestK1).length,
+    gmmMinusK1: quantiles(heldOut.map((r) => r.llTestGmm - r.llTestK1)),
+  };
+}
+
+function mixturesFitted(ok: UnitResult[]): boolean | undefined {
+  if (ok.some((r) => r.bestK > 1 || r.bicByK.length > 1)) return true;
+  return ok.length > 0 && ok.every((r) => r.bicByK.length === 1) ? false : undefined;
 }
 
 function breakdown(ok: UnitResult[], key: (r: UnitResult) => string, numeric = false): BreakdownRow[] {

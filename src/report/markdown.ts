@@ -1,9 +1,13 @@
 import type { Aggregates, BreakdownRow, Quantiles } from './aggregate.js';
 import type { PowerRow } from '../analyze/ks-power.js';
+import { REJECT_DELTA_BIC } from './aggregate.js';
+import { countText, fixedText, percentText } from './text.js';
+import { buildVerdict } from './verdict.js';
 
 /**
- * report.md from the aggregates: headline table beside the published numbers, the
- * controls, rank stability with its null, breakdowns, and the skipped files and units.
+ * report.md from the aggregates: the verdict in plain words, the headline table beside the
+ * published numbers, the controls, rank stability with its null, breakdowns, and the skipped
+ * files and units.
  */
 
 /** Published numbers (Llama-3.1-8B-Instruct, RULER 16K), from DESIGN.md. */
@@ -30,6 +34,8 @@ export function renderMarkdown(input: MarkdownInput): string {
   const s = agg.summary;
   const L: string[] = [];
   L.push('# poc analyze: are attention queries one Gaussian per head?', '');
+  L.push('## Verdict', '');
+  L.push(...buildVerdict(agg).sentences.map((sentence) => `- ${sentence}`), '');
   L.push(`Units analysed: **${s.units}**` + (agg.failed.length ? `, failed: ${agg.failed.length}` : '') + (agg.badFiles.length ? `, files skipped: ${agg.badFiles.length}` : '') + '.', '');
   L.push('Settings: ' + Object.entries(settings).filter(([, v]) => v !== undefined).map(([k, v]) => `${k} = ${v}`).join(', ') + '.', '');
 
@@ -49,10 +55,27 @@ export function renderMarkdown(input: MarkdownInput): string {
   L.push(`| Student-t beats the best GMM in held-out log-likelihood | ${p(s.pctTBeatsGmmLl)} |`);
   L.push(`| held-out margin GMM − K=1, nats/sample, median [IQR] | ${q(agg.margins.gmmMinusK1)} |`);
   L.push(`| held-out margin GMM − KDE, nats/sample, median [IQR] | ${q(agg.margins.gmmMinusKde)} |`);
+  L.push(`| one Gaussian (K=1) beats the KDE in held-out log-likelihood (a weak KDE makes "GMM beats KDE" no evidence) | ${p(agg.kde.pctK1BeatsKde)} |`);
+  L.push(`| GMM beats the KDE, over the units with both held-out log-likelihoods | ${p(agg.kde.pctGmmBeatsKde)} |`);
   L.push(`| held-out margin Student-t − GMM, nats/sample, median [IQR] | ${q(agg.margins.tMinusGmm)} |`);
   L.push(`| median number of modes (ridgeline-merged components) | ${f(agg.modes.medianModes, 1)} |`);
   L.push(`| units with fewer modes than components | ${p(agg.modes.pctFewerModesThanK)} |`);
   L.push('');
+  const c = agg.rejecting;
+  if (c.units > 0) {
+    L.push(`### The units that reject one Gaussian (ΔBIC > ${REJECT_DELTA_BIC}): what the controls say`, '');
+    L.push('| among the units rejecting K=1 | units |', '|---|---|');
+    L.push(`| rejecting K=1, of all units | ${countText(c.units, s.units)} |`);
+    L.push(`| with both controls (a Student-t fit and a mode count), of the rejecting units | ${countText(c.controlled, c.units)} |`);
+    if (c.controlled < c.units) L.push(`| without a Student-t fit or a mode count, of the rejecting units | ${countText(c.units - c.controlled, c.units)} |`);
+    L.push(`| a Student-t has a lower BIC than the best GMM (heavy tails, not modes) | ${countText(c.tBeatsGmmBic, c.controlled)} |`);
+    L.push(`| the best GMM has a single mode (its components shape one peak) | ${countText(c.oneMode, c.controlled)} |`);
+    L.push(`| explained by either control | ${countText(c.explained, c.controlled)} |`);
+    L.push(`| two or more modes and the Student-t not better (explained by neither) | ${countText(c.multimodal, c.controlled)} |`);
+    L.push(`| the GMM beats K=1 in held-out log-likelihood | ${countText(c.gmmBeatsK1HeldOut, c.withHeldOut)} |`);
+    L.push(`| held-out margin GMM − K=1, nats/sample, median [IQR] | ${q(c.gmmMinusK1)} |`);
+    L.push('');
+  }
   if (agg.modes.table.length > 0) {
     L.push('### Modes vs components', '');
     const ks = [...new Set(agg.modes.table.map((r) => r.bestK))];
@@ -111,13 +134,8 @@ function breakdownTable(rows: BreakdownRow[], label: string): string[] {
   return out;
 }
 
-function p(x: number): string {
-  return Number.isFinite(x) ? `${x.toFixed(1)} %` : 'n/a';
-}
-
-function f(x: number, digits: number): string {
-  return Number.isFinite(x) ? x.toFixed(digits) : 'n/a';
-}
+const p = percentText;
+const f = fixedText;
 
 function q(x: Quantiles): string {
   return x.n === 0 ? 'n/a' : `${f(x.median, 2)} [${f(x.q25, 2)}, ${f(x.q75, 2)}]`;

@@ -91,6 +91,16 @@ describe('analyze on a planted corpus', () => {
     expect(agg.stability!.splitHalfNull.median).toBeGreaterThan(0.9);
   });
 
+  it('puts the verdict at the top of report.md, matching the planted layers (Gaussian, clusters, Student-t)', () => {
+    const md = readFileSync(join(root, 'single', 'report.md'), 'utf8');
+    const verdict = md.split('## Headline')[0]!.split('\n').filter((l) => l.startsWith('- ')).join('\n');
+    expect(md.indexOf('## Verdict')).toBeLessThan(md.indexOf('## Headline'));
+    // two of three layers reject one Gaussian; of those, the Student-t layer is explained (t wins BIC, one mode), the clusters are not
+    expect(verdict).toContain(`Most units reject one Gaussian: ${(2 * N_UNITS) / 3} of ${N_UNITS} (66.7 %) prefer a mixture by ΔBIC > 10`);
+    expect(verdict).toMatch(/The controls explain most of it: of the \d+ units that reject one Gaussian, \d+ \(50\.0 %\) are better described by one Student-t/);
+    expect(verdict).toMatch(/leaving \d+ \(50\.0 %\) with two or more modes/);
+  });
+
   it('fails the KS test for a misspecified fit (K = 1 forced on three clusters)', async () => {
     const r = await runAnalysis(opts({ kMax: 1, out: join(root, 'k1', 'report.md') }));
     const rows = readUnitsCsv(r.unitsCsv);
@@ -130,6 +140,10 @@ describe('analyze on a planted corpus', () => {
     expect(mergedRows.map(unitId)).toEqual(sorted.map(unitId));
     expect(JSON.parse(readFileSync(`${merged.unitsCsv}.settings.json`, 'utf8'))).toEqual(JSON.parse(readFileSync(`${csvs[0]!}.settings.json`, 'utf8')));
     const headline = (path: string) => readFileSync(path, 'utf8').split('\n').filter((l) => l.startsWith('| ') && !l.includes('Settings'));
+    // poc merge writes the same verdict as the single run
+    const verdictOf = (path: string) => readFileSync(path, 'utf8').split('## Headline')[0]!.split('\n').filter((l) => l.startsWith('- ')).join('\n');
+    expect(verdictOf(join(root, 'merged', 'report.md'))).toContain('Most units reject one Gaussian');
+    expect(verdictOf(join(root, 'merged', 'report.md'))).toEqual(verdictOf(join(root, 'single', 'report.md')));
     expect(headline(join(root, 'merged', 'report.md'))).toEqual(headline(join(root, 'single', 'report.md')).filter((l) => !l.startsWith('| Gaussian data') && !l.startsWith('| Student-t(') && !l.startsWith('| 3 clusters') && !l.startsWith('| planted')));
   });
 
@@ -161,7 +175,8 @@ describe('analyze on a planted corpus', () => {
     const out = join(root, 'abort', 'report.md');
     const controller = new AbortController();
     let seen = 0;
-    const progressStream = { write: () => { if (++seen === 2) controller.abort(); return true; } };
+    // a terminal stream: redrawn at every unit, so the second write comes with the second unit
+    const progressStream = { isTTY: true, write: () => { if (++seen === 2) controller.abort(); return true; } };
     await expect(runAnalysis(opts({ out, signal: controller.signal, progressStream }))).rejects.toThrow(/interrupted after \d+ unit/);
     const partial = readUnitsCsv(join(root, 'abort', 'report.md.units.csv')).length;
     expect(partial).toBeGreaterThanOrEqual(2);
