@@ -4,6 +4,7 @@ import { stderrProgress } from '../hub/progress.js';
 import { makeTinyModel, plannedWeightBytes, TINY_DEFAULTS, type MakeTinyModelOptions } from '../model/make-tiny-model.js';
 import { PRESET_NAMES } from '../model/presets.js';
 import { choiceArg, floatArg, intArg } from './parse.js';
+import { withInterruptSignal } from './signals.js';
 
 // sizes a preset or --like folder fixes; giving one with them is a contradiction
 const SHAPE_FLAGS = ['hidden', 'heads', 'kvHeads', 'intermediate', 'vocab', 'maxPosition', 'ropeTheta'] as const;
@@ -59,7 +60,7 @@ export function registerMakeTinyModel(program: Command): void {
         dtype: opts.dtype ?? (copying ? 'float16' : 'float32'),
       };
       o.progress = stderrProgress('make-tiny-model', await plannedWeightBytes(o));
-      const result = await makeTinyModel(o);
+      const result = await withInterruptSignal((signal) => makeTinyModel({ ...o, signal }));
       o.progress.done();
       const total = result.files.reduce((a, f) => a + f.bytes, 0);
       process.stdout.write(`wrote ${result.files.length} files (${(total / 1e6).toFixed(2)} MB) to ${result.dir}\n`);

@@ -38,6 +38,8 @@ export interface MakeTinyModelOptions {
   like?: string;
   /** bytes written so far, for a progress bar */
   progress?: Progress;
+  /** Ctrl-C: stop between tensors, removing the partial files */
+  signal?: AbortSignal;
 }
 
 /** What was written: the folder and each file's name and size in bytes. */
@@ -195,7 +197,7 @@ export async function makeTinyModel(o: MakeTinyModelOptions): Promise<MakeTinyMo
   await mkdir(dir, { recursive: true });
   const tmp = new Map(names.map((name) => [name, join(dir, `.${name}.tmp-${process.pid}`)]));
   try {
-    writeWeightFiles({
+    await writeWeightFiles({
       specs: weightSpecs(plan.dims),
       seed: plan.seed,
       dtype: plan.dtype,
@@ -204,6 +206,7 @@ export async function makeTinyModel(o: MakeTinyModelOptions): Promise<MakeTinyMo
       slots: built.slots,
       dataBytes: built.dataBytes,
       progress: o.progress,
+      signal: o.signal,
     });
     for (const [name, bytes] of small) await writeFile(tmp.get(name)!, bytes);
     for (const name of names) await rename(tmp.get(name)!, join(dir, name));

@@ -1,4 +1,5 @@
 import { closeSync, ftruncateSync, openSync, writeSync } from 'node:fs';
+import { InterruptedError } from '../errors.js';
 import type { Progress } from '../hub/progress.js';
 import { createRng } from '../util/rng.js';
 import type { DataSlot } from './onnx-graph.js';
@@ -25,6 +26,8 @@ export interface WeightFilesPlan {
   slots: DataSlot[];
   dataBytes: number;
   progress?: Progress;
+  /** checked between tensors: an aborted build stops there (the caller removes the partial files) */
+  signal?: AbortSignal;
 }
 
 /** Bytes the transpose of one tensor moves per write. */
@@ -36,8 +39,11 @@ export function weightFilesBytes(plan: Pick<WeightFilesPlan, 'specs' | 'dtype' |
   return plan.specs.reduce((a, s) => a + elementCount(s.shape) * elem, 0) + plan.dataBytes;
 }
 
-/** Draw every weight of `plan.specs` and write both files (created or truncated). */
-export function writeWeightFiles(plan: WeightFilesPlan): void {
+/**
+ * Draw every weight of `plan.specs` and write both files (created or truncated). Yields to
+ * the event loop between tensors, so Ctrl-C (through `plan.signal`) is seen within one tensor.
+ */
+export async function writeWeightFiles(plan: WeightFilesPlan): Promise<void> {
   const elem = plan.dtype === 'float16' ? 2 : 4;
   const layout = safetensorsLayout(plan.specs.map((s) => ({ name: s.name, dtype: plan.dtype === 'float16' ? 'F16' : 'F32', shape: s.shape })));
   const shapes = new Map(plan.specs.map((s) => [s.name, s.shape]));
@@ -65,6 +71,8 @@ export function writeWeightFiles(plan: WeightFilesPlan): void {
     }
     const rng = createRng(plan.seed);
     for (const spec of plan.specs) {
+      await new Promise((resolve) => setImmediate(resolve));
+      if (plan.signal?.aborted) throw new InterruptedError('make-tiny-model stopped; no files were left behind');
       const values = drawWeightInto(spec, rng, plan.dtype, scratch);
       const place = layout.places.get(spec.name)!;
       writeAll(st, bytesOf(values), place.offset);

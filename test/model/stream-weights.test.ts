@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -9,6 +9,7 @@ import { ModelProtoSchema, TensorProto_DataLocation } from 'onnx-buf';
 import { buildOptimumExport } from '../../src/model/export-optimum.js';
 import { dimsOf, makeTinyModel, planModelFolder, TINY_DEFAULTS } from '../../src/model/make-tiny-model.js';
 import { weightSpecs } from '../../src/model/tiny-weights.js';
+import { InterruptedError } from '../../src/errors.js';
 
 const DIST_BUILDER = fileURLToPath(new URL('../../dist/model/make-tiny-model.js', import.meta.url));
 
@@ -100,6 +101,16 @@ describe('streaming weight writer', () => {
         expect(Buffer.compare(stored, transpose(x.bytes, x.shape[0]!, x.shape[1]!, elem))).toBe(0);
       });
     }
+  });
+
+  it('an interrupted build (aborted signal) stops between tensors and leaves no file behind', async () => {
+    const out = join(root, 'interrupted');
+    const controller = new AbortController();
+    let advanced = 0;
+    const progress = { advance: (n: number) => { advanced += n; if (advanced > 0) controller.abort(); }, done() {} };
+    await expect(makeTinyModel({ ...TINY_DEFAULTS, layers: 3, out, progress, signal: controller.signal })).rejects.toBeInstanceOf(InterruptedError);
+    expect(advanced).toBeGreaterThan(0); // it had started writing
+    expect(readdirSync(out)).toEqual([]);
   });
 
   it("the 32-layer Llama-3.1-8B graph references external data only and stays far from protobuf's 2 GiB", async () => {
