@@ -1,7 +1,7 @@
 import { Command } from 'commander';
 import { UserError } from '../errors.js';
 import { stderrProgress } from '../hub/progress.js';
-import { makeTinyModel, plannedWeightBytes, TINY_DEFAULTS, type MakeTinyModelOptions } from '../model/make-tiny-model.js';
+import { makeTinyModel, TINY_DEFAULTS, type MakeTinyModelOptions } from '../model/make-tiny-model.js';
 import { PRESET_NAMES } from '../model/presets.js';
 import { choiceArg, floatArg, intArg } from './parse.js';
 import { withInterruptSignal } from './signals.js';
@@ -59,9 +59,8 @@ export function registerMakeTinyModel(program: Command): void {
         layers: opts.layers ?? (copying ? undefined : TINY_DEFAULTS.layers),
         dtype: opts.dtype ?? (copying ? 'float16' : 'float32'),
       };
-      o.progress = stderrProgress('make-tiny-model', await plannedWeightBytes(o));
+      o.progress = (totalBytes) => stderrProgress('make-tiny-model', totalBytes);
       const result = await withInterruptSignal((signal) => makeTinyModel({ ...o, signal }));
-      o.progress.done();
       const total = result.files.reduce((a, f) => a + f.bytes, 0);
       process.stdout.write(`wrote ${result.files.length} files (${(total / 1e6).toFixed(2)} MB) to ${result.dir}\n`);
     });

@@ -36,8 +36,8 @@ export interface MakeTinyModelOptions {
   preset?: PresetName;
   /** the config and tokenizer of this model folder instead of the sizes above */
   like?: string;
-  /** bytes written so far, for a progress bar */
-  progress?: Progress;
+  /** a progress bar for the weight bytes to write (both files), given their total */
+  progress?: (totalBytes: number) => Progress;
   /** Ctrl-C: stop between tensors, removing the partial files */
   signal?: AbortSignal;
 }
@@ -196,32 +196,28 @@ export async function makeTinyModel(o: MakeTinyModelOptions): Promise<MakeTinyMo
   const names = ['model.safetensors', built.dataFile, ...small.keys()];
   await mkdir(dir, { recursive: true });
   const tmp = new Map(names.map((name) => [name, join(dir, `.${name}.tmp-${process.pid}`)]));
+  const specs = weightSpecs(plan.dims);
+  const progress = o.progress?.(weightFilesBytes({ specs, dtype: plan.dtype, dataBytes: built.dataBytes }));
   try {
     await writeWeightFiles({
-      specs: weightSpecs(plan.dims),
+      specs,
       seed: plan.seed,
       dtype: plan.dtype,
       safetensorsPath: tmp.get('model.safetensors')!,
       dataPath: tmp.get(built.dataFile)!,
       slots: built.slots,
       dataBytes: built.dataBytes,
-      progress: o.progress,
+      progress,
       signal: o.signal,
     });
     for (const [name, bytes] of small) await writeFile(tmp.get(name)!, bytes);
     for (const name of names) await rename(tmp.get(name)!, join(dir, name));
+    progress?.done();
   } catch (e) {
     await Promise.all([...tmp.values()].map((t) => rm(t, { force: true })));
     throw e;
   }
   return { dir, files: await Promise.all(names.map(async (name) => ({ name, bytes: (await stat(join(dir, name))).size }))) };
-}
-
-/** Bytes `makeTinyModel(o)` will write for the weights (both files), for a progress bar. */
-export async function plannedWeightBytes(o: Omit<MakeTinyModelOptions, 'out'>): Promise<number> {
-  const plan = await planModelFolder(o);
-  const built = plan.style === 'genai' ? buildGenaiExport(plan.exportConfig, plan.dtype, shapeLookup(plan.dims)) : buildOptimumExport(plan.exportConfig, plan.dtype, shapeLookup(plan.dims));
-  return weightFilesBytes({ specs: weightSpecs(plan.dims), dtype: plan.dtype, dataBytes: built.dataBytes });
 }
 
 function shapeLookup(dims: TinyDims): (name: string) => number[] {

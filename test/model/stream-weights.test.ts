@@ -108,7 +108,7 @@ describe('streaming weight writer', () => {
     const controller = new AbortController();
     let advanced = 0;
     const progress = { advance: (n: number) => { advanced += n; if (advanced > 0) controller.abort(); }, done() {} };
-    await expect(makeTinyModel({ ...TINY_DEFAULTS, layers: 3, out, progress, signal: controller.signal })).rejects.toBeInstanceOf(InterruptedError);
+    await expect(makeTinyModel({ ...TINY_DEFAULTS, layers: 3, out, progress: () => progress, signal: controller.signal })).rejects.toBeInstanceOf(InterruptedError);
     expect(advanced).toBeGreaterThan(0); // it had started writing
     expect(readdirSync(out)).toEqual([]);
   });
