@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { mkdir, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, rename, rm, rmdir, stat, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { toBinary } from '@bufbuild/protobuf';
 import { ModelProtoSchema } from 'onnx-buf';
@@ -194,6 +194,7 @@ export async function makeTinyModel(o: MakeTinyModelOptions): Promise<MakeTinyMo
   for (const [name, bytes] of plan.smallFiles) if (name !== 'tokenizer_config.json') small.set(name, bytes);
   small.set('tokenizer_config.json', plan.smallFiles.get('tokenizer_config.json')!);
   const names = ['model.safetensors', built.dataFile, ...small.keys()];
+  const createdDir = !existsSync(dir);
   await mkdir(dir, { recursive: true });
   const tmp = new Map(names.map((name) => [name, join(dir, `.${name}.tmp-${process.pid}`)]));
   const specs = weightSpecs(plan.dims);
@@ -215,6 +216,7 @@ export async function makeTinyModel(o: MakeTinyModelOptions): Promise<MakeTinyMo
     progress?.done();
   } catch (e) {
     await Promise.all([...tmp.values()].map((t) => rm(t, { force: true })));
+    if (createdDir) await rmdir(dir).catch(() => undefined); // only if still empty
     throw e;
   }
   return { dir, files: await Promise.all(names.map(async (name) => ({ name, bytes: (await stat(join(dir, name))).size }))) };
