@@ -21,6 +21,7 @@ export const CORPUS_FIELDS = {
   k_len: { dtype: 'int64', axes: [], required: true },
   input_ids: { dtype: 'int32', axes: ['kLen'], required: false },
   keys: { dtype: 'float16', axes: ['nLayers', 'nKvHeads', 'tSub', 'headDim'], required: false },
+  values: { dtype: 'float16', axes: ['nLayers', 'nKvHeads', 'tSub', 'headDim'], required: false },
 } as const satisfies Record<string, { dtype: DType; axes: readonly string[]; required: boolean }>;
 
 export type CorpusField = keyof typeof CORPUS_FIELDS;
@@ -29,7 +30,7 @@ export type CorpusField = keyof typeof CORPUS_FIELDS;
 export function dimsFromFields(fields: readonly NpzFieldInfo[]): CorpusDims | undefined {
   const q = fields.find((f) => f.name === 'queries');
   const h = fields.find((f) => f.name === 'hidden');
-  const k = fields.find((f) => f.name === 'keys');
+  const k = fields.find((f) => f.name === 'keys') ?? fields.find((f) => f.name === 'values');
   if (!q || q.shape.length !== 4 || !h || h.shape.length !== 3) return undefined;
   const [nLayers, nQHeads, tSub, headDim] = q.shape as [number, number, number, number];
   return { nLayers, nQHeads, tSub, headDim, hiddenSize: h.shape[2]!, nKvHeads: k?.shape.length === 4 ? k.shape[1] : undefined };

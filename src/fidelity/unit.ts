@@ -8,6 +8,8 @@ import { groupAttention, keptMassAt, logMassRatio, recallAt } from './metrics.js
 import { fitGroupMixture, type GroupMixture } from './group-mixture.js';
 import { averageRotation, rotateRows, rotateRowsToPositions, rotationAt, type Rotation } from './rope.js';
 import { gaussianLogScores, meanExpLogScores, mixtureLogScores, type KeyRows } from './scores.js';
+import { simulatePress, type PressResult } from './press.js';
+import { pressSinks } from './press-scorers.js';
 
 /**
  * One fidelity unit (a kv head's group of query heads in one prompt and layer): split the
@@ -32,6 +34,8 @@ export interface FidelitySettings {
   future: number;
   /** keep fractions for recall and kept mass */
   keep: number[];
+  /** compression ratios (fraction of keys removed) of the press simulation; empty: ranking only */
+  ratios: number[];
   kMax: number;
   seed: number;
   /** RoPE inverse frequencies [d/2] of the model (llama3 scaling included) */
@@ -48,6 +52,8 @@ export interface FidelityUnitInput {
   groupSize: number;
   /** post-RoPE keys of this kv head [T, d] at the same positions */
   keys: Float32Array;
+  /** values (v_proj, no RoPE) of this kv head [T, d]; with them (and ratios) the press is simulated */
+  values?: Float32Array;
   /** sampled positions [T], ascending */
   positions: Int32Array;
   headDim: number;
@@ -68,6 +74,8 @@ export interface FidelityResult extends UnitKey {
   oracleMass: number[];
   /** ln(predicted total / true total), mean over heads */
   logMass: Record<Method, number>;
+  /** the press simulation (when values and ratios were given; NaN where it failed) */
+  press?: PressResult;
   seconds: number;
   status: string;
 }
@@ -90,18 +98,24 @@ export async function fidelityUnit(input: FidelityUnitInput, settings: FidelityS
     const perHead: Record<Method | 'truth', Float64Array[]> = { truth: [], gaussian: [], mixture: [], empirical: [], gaussian_perpos: [], mixture_perpos: [] };
     const seenPerHead: Float64Array[] = [];
     for (let h = 0; h < groupSize; h++) seenPerHead.push(Float64Array.from(input.queries.subarray(h * T * d, h * T * d + nSeen * d)));
+    const pressed = input.values !== undefined && settings.ratios.length > 0;
     // data the mixture engine refuses (a constant dimension, too few distinct rows) still has the other predictions
     let mixture: GroupMixture | undefined;
     let mixtureError = '';
+    const unitSeed = seedFrom(settings.seed, input.key.task, input.key.promptIdx, input.key.layer, input.key.head);
     try {
-      mixture = await fitGroupMixture(seenPerHead, nSeen, d, settings.kMax, seedFrom(settings.seed, input.key.task, input.key.promptIdx, input.key.layer, input.key.head), settings.kernel);
+      mixture = await fitGroupMixture(seenPerHead, nSeen, d, settings.kMax, unitSeed, settings.kernel, pressed ? pressSinks(nSeen) : undefined);
     } catch (err) {
       mixtureError = (err as Error).message.split('\n')[0]!;
     }
     const context: HeadContext = { keys, futurePositions, meanRotation, perPosition, settings };
+    // every future query of the group at its own position [groupSize * nFuture, d]
+    const futureRotated = new Float64Array(groupSize * nFuture * d);
     for (let h = 0; h < groupSize; h++) {
-      const future = Float64Array.from(input.queries.subarray(h * T * d + nSeen * d, (h + 1) * T * d));
-      const scores = await headLogScores(seenPerHead[h]!, future, mixture?.perHead[h], context);
+      const future = input.queries.subarray(h * T * d + nSeen * d, (h + 1) * T * d);
+      const rotated = rotateRowsToPositions(future, futurePositions, settings.invFreq);
+      futureRotated.set(rotated, h * nFuture * d);
+      const scores = await headLogScores(seenPerHead[h]!, rotated, mixture?.perHead[h], context);
       for (const [name, s] of Object.entries(scores) as Array<[Method | 'truth', Float64Array]>) perHead[name].push(s);
     }
     const truth = groupAttention(perHead.truth);
@@ -114,6 +128,13 @@ export async function fidelityUnit(input: FidelityUnitInput, settings: FidelityS
       result.recall[m] = settings.keep.map((f) => recallAt(truth, predicted, f));
       result.keptMass[m] = settings.keep.map((f) => keptMassAt(truth, predicted, f));
       result.logMass[m] = logMassRatio(perHead[m], perHead.truth);
+    }
+    if (pressed) {
+      result.press = await simulatePress({
+        keys, values: Float64Array.from(input.values!.subarray(0, nSeen * d)), seenPerHead, futureRotated, nFutureQueries: groupSize * nFuture,
+        cachePositions: positions.subarray(0, nSeen), mixturePerHead: mixture?.perHeadFrom, bestK: mixture?.bestK ?? 0, invFreq: settings.invFreq,
+        ratios: settings.ratios, seed: seedFrom(unitSeed, 'random press'), kernel: settings.kernel,
+      });
     }
     result.seconds = (performance.now() - started) / 1000;
     return result;
@@ -130,12 +151,12 @@ interface HeadContext {
   settings: FidelitySettings;
 }
 
-/** Log scores over the keys of one query head: the truth and every prediction (the mixture ones only with a mixture). */
-async function headLogScores(seen: Float64Array, future: Float64Array, mixture: GmmParams | undefined, c: HeadContext): Promise<Partial<Record<Method | 'truth', Float64Array>>> {
+/** Log scores over the keys of one query head (future queries already at their positions): the truth and every prediction (the mixture ones only with a mixture). */
+async function headLogScores(seen: Float64Array, futureRotated: Float64Array, mixture: GmmParams | undefined, c: HeadContext): Promise<Partial<Record<Method | 'truth', Float64Array>>> {
   const { keys, settings, perPosition } = c;
   const nSeen = seen.length / keys.d;
   const out: Partial<Record<Method | 'truth', Float64Array>> = {};
-  out.truth = await meanExpLogScores(rotateRowsToPositions(future, c.futurePositions, settings.invFreq), c.futurePositions.length, keys, settings.kernel);
+  out.truth = await meanExpLogScores(futureRotated, c.futurePositions.length, keys, settings.kernel);
   // kvpress: biased (divide by n) moments of the pre-RoPE queries, then the averaged rotation
   const { mean, cov } = meanAndCovariance(seen, nSeen, keys.d, 0);
   out.gaussian = await gaussianLogScores(mean, cov, [c.meanRotation], keys, settings.kernel);
