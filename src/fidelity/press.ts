@@ -6,7 +6,7 @@ import {
   expectedAttentionScores, oracleScores, PRESS_DEFAULTS, pressSinks, randomScores, SCORERS, snapkvScores, streamingLlmScores, valueNorms, type Scorer,
 } from './press-scorers.js';
 import { averageRotation, rotateRowsToPositions } from './rope.js';
-import { gaussianLogScores, mixtureLogScores, type KeyRows } from './scores.js';
+import { gaussianLogScores, mixtureLogScores, rotateKeys, type KeyRows } from './scores.js';
 
 /**
  * One unit's KV-cache press simulation. The sampled positions before the split are the
@@ -39,12 +39,16 @@ export interface PressInput {
   /** seed of the random press */
   seed: number;
   kernel?: KernelOptions;
+  /** also return each scorer's kept indices per ratio (tests compare them with a reference) */
+  returnKeptSets?: boolean;
 }
 
 /** Per scorer, per ratio: median relative output error and mean kept mass (NaN where a scorer could not run). */
 export interface PressResult {
   err: Record<Scorer, number[]>;
   mass: Record<Scorer, number[]>;
+  /** with returnKeptSets: [ratio index] the kept cache indices, descending score */
+  kept?: Partial<Record<Scorer, number[][]>>;
 }
 
 /** Simulates every scorer at every ratio on one unit. */
@@ -67,10 +71,11 @@ export async function simulatePress(input: PressInput): Promise<PressResult> {
   const lastPosition = input.cachePositions[n - 1]!;
   const rotation = averageRotation(input.invFreq, Array.from({ length: PRESS_DEFAULTS.nFuturePositions }, (_, i) => lastPosition + 1 + i));
   const scoredKeys: KeyRows = { data: keys.data.subarray(nSink * d), n: n - nSink, d };
+  const rotated = rotateKeys([rotation], scoredKeys, kernel);
   const gaussianLogits: Float64Array[] = [];
   for (const seen of input.seenPerHead) {
     const { mean, cov } = meanAndCovariance(seen.subarray(nSink * d, n * d), n - nSink, d, 0);
-    gaussianLogits.push(await gaussianLogScores(mean, cov, [rotation], scoredKeys, kernel));
+    gaussianLogits.push(await gaussianLogScores(mean, cov, rotated, scoredKeys));
   }
   const scores: Partial<Record<Scorer, Float64Array>> = {
     expected_attention: expectedAttentionScores(gaussianLogits, vNorm, nSink),
@@ -82,7 +87,7 @@ export async function simulatePress(input: PressInput): Promise<PressResult> {
   };
   if (input.mixturePerHead) {
     // with one component the mixture is the head's own Gaussian: the same scores, bit for bit
-    const logits = input.bestK === 1 ? gaussianLogits : await Promise.all(input.mixturePerHead.map((m) => mixtureLogScores(m, [rotation], scoredKeys, kernel)));
+    const logits = input.bestK === 1 ? gaussianLogits : await Promise.all(input.mixturePerHead.map((m) => mixtureLogScores(m, rotated, scoredKeys)));
     scores.expected_attention_mixture = expectedAttentionScores(logits, vNorm, nSink);
   }
 
@@ -94,6 +99,7 @@ export async function simulatePress(input: PressInput): Promise<PressResult> {
     result.err[s] = ratios.map((_, r) => outcomes[i * ratios.length + r]!.err);
     result.mass[s] = ratios.map((_, r) => outcomes[i * ratios.length + r]!.mass);
   });
+  if (input.returnKeptSets) result.kept = Object.fromEntries(present.map((s, i) => [s, ratios.map((_, r) => Array.from(sets[i * ratios.length + r]!))]));
   return result;
 }
 

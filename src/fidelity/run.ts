@@ -41,6 +41,8 @@ export interface FidelityOptions {
   progressStream?: { write(s: string): unknown; isTTY?: boolean } | null;
   /** statistics kernels (default onnxruntime on all cores) */
   kernel?: KernelOptions;
+  /** keep each press's kept indices in the rows (tests) */
+  pressKeptSets?: boolean;
   /** stop after this many new units (tests: simulates a killed run) */
   maxUnits?: number;
 }
@@ -73,6 +75,7 @@ export async function runFidelity(opts: FidelityOptions): Promise<FidelityRunRes
   const threads = Math.max(1, opts.threads ?? os.availableParallelism());
   const settings: FidelitySettings = {
     future: opts.future, keep: opts.keep, ratios, kMax: opts.kMax, seed: opts.seed ?? 0, invFreq: invFreqOf(plan.rope), kernel: opts.kernel,
+    pressKeptSets: opts.pressKeptSets,
   };
   const todo = plan.files.flatMap((file, fileIdx) => Array.from({ length: file.nLayers * plan.nKvHeads }, (_, i) => ({
     fileIdx, key: { task: file.task, promptIdx: file.promptIdx, layer: Math.floor(i / plan.nKvHeads), head: i % plan.nKvHeads },

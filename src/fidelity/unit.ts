@@ -7,7 +7,7 @@ import type { GmmParams } from '../stats/types.js';
 import { groupAttention, keptMassAt, logMassRatio, recallAt } from './metrics.js';
 import { fitGroupMixture, type GroupMixture } from './group-mixture.js';
 import { averageRotation, rotateRows, rotateRowsToPositions, rotationAt, type Rotation } from './rope.js';
-import { gaussianLogScores, meanExpLogScores, mixtureLogScores, type KeyRows } from './scores.js';
+import { gaussianLogScores, meanExpLogScores, mixtureLogScores, rotateKeys, type KeyRows, type RotatedKeys } from './scores.js';
 import { simulatePress, type PressResult } from './press.js';
 import { pressSinks } from './press-scorers.js';
 
@@ -43,6 +43,8 @@ export interface FidelitySettings {
   /** future positions (evenly spaced) that empirical and the _perpos closed forms rotate to; default 32 */
   empiricalPositions?: number;
   kernel?: KernelOptions;
+  /** keep each press's kept indices in the result (tests; large for a real corpus) */
+  pressKeptSets?: boolean;
 }
 
 export interface FidelityUnitInput {
@@ -77,6 +79,8 @@ export interface FidelityResult extends UnitKey {
   /** the press simulation (when values and ratios were given; NaN where it failed) */
   press?: PressResult;
   seconds: number;
+  /** where the seconds went: the mixture sweep, the ranking predictions, the press (not in the csv) */
+  phaseSeconds?: { mixture: number; ranking: number; press: number };
   status: string;
 }
 
@@ -108,7 +112,11 @@ export async function fidelityUnit(input: FidelityUnitInput, settings: FidelityS
     } catch (err) {
       mixtureError = (err as Error).message.split('\n')[0]!;
     }
-    const context: HeadContext = { keys, futurePositions, meanRotation, perPosition, settings };
+    const fitted = performance.now();
+    const context: HeadContext = {
+      keys, futurePositions, perPosition, settings,
+      meanRotated: rotateKeys([meanRotation], keys, settings.kernel), perPositionRotated: rotateKeys(perPosition, keys, settings.kernel),
+    };
     // every future query of the group at its own position [groupSize * nFuture, d]
     const futureRotated = new Float64Array(groupSize * nFuture * d);
     for (let h = 0; h < groupSize; h++) {
@@ -129,14 +137,17 @@ export async function fidelityUnit(input: FidelityUnitInput, settings: FidelityS
       result.keptMass[m] = settings.keep.map((f) => keptMassAt(truth, predicted, f));
       result.logMass[m] = logMassRatio(perHead[m], perHead.truth);
     }
+    const ranked = performance.now();
     if (pressed) {
       result.press = await simulatePress({
         keys, values: Float64Array.from(input.values!.subarray(0, nSeen * d)), seenPerHead, futureRotated, nFutureQueries: groupSize * nFuture,
         cachePositions: positions.subarray(0, nSeen), mixturePerHead: mixture?.perHeadFrom, bestK: mixture?.bestK ?? 0, invFreq: settings.invFreq,
-        ratios: settings.ratios, seed: seedFrom(unitSeed, 'random press'), kernel: settings.kernel,
+        ratios: settings.ratios, seed: seedFrom(unitSeed, 'random press'), kernel: settings.kernel, returnKeptSets: settings.pressKeptSets,
       });
     }
-    result.seconds = (performance.now() - started) / 1000;
+    const now = performance.now();
+    result.seconds = (now - started) / 1000;
+    result.phaseSeconds = { mixture: (fitted - started) / 1000, ranking: (ranked - fitted) / 1000, press: (now - ranked) / 1000 };
     return result;
   } catch (err) {
     return { ...base, status: `failed: ${(err as Error).message.split('\n')[0]}`, seconds: (performance.now() - started) / 1000 };
@@ -146,7 +157,9 @@ export async function fidelityUnit(input: FidelityUnitInput, settings: FidelityS
 interface HeadContext {
   keys: KeyRows;
   futurePositions: Int32Array;
-  meanRotation: Rotation;
+  /** the keys moved by the averaged rotation, and by each per-position one (shared by the group's heads) */
+  meanRotated: RotatedKeys;
+  perPositionRotated: RotatedKeys;
   perPosition: Rotation[];
   settings: FidelitySettings;
 }
@@ -159,11 +172,11 @@ async function headLogScores(seen: Float64Array, futureRotated: Float64Array, mi
   out.truth = await meanExpLogScores(futureRotated, c.futurePositions.length, keys, settings.kernel);
   // kvpress: biased (divide by n) moments of the pre-RoPE queries, then the averaged rotation
   const { mean, cov } = meanAndCovariance(seen, nSeen, keys.d, 0);
-  out.gaussian = await gaussianLogScores(mean, cov, [c.meanRotation], keys, settings.kernel);
-  out.gaussian_perpos = await gaussianLogScores(mean, cov, perPosition, keys, settings.kernel);
+  out.gaussian = await gaussianLogScores(mean, cov, c.meanRotated, keys);
+  out.gaussian_perpos = await gaussianLogScores(mean, cov, c.perPositionRotated, keys);
   if (mixture) {
-    out.mixture = await mixtureLogScores(mixture, [c.meanRotation], keys, settings.kernel);
-    out.mixture_perpos = await mixtureLogScores(mixture, perPosition, keys, settings.kernel);
+    out.mixture = await mixtureLogScores(mixture, c.meanRotated, keys);
+    out.mixture_perpos = await mixtureLogScores(mixture, c.perPositionRotated, keys);
   }
   const rotated = new Float64Array(perPosition.length * seen.length);
   perPosition.forEach((r, i) => rotated.set(rotateRows(r, seen, nSeen), i * seen.length));
