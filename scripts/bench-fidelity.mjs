@@ -87,7 +87,7 @@ def rotate(X, p):  # rows of X to their positions p (rotate-half RoPE)
     return np.concatenate([X[:, :h] * c - X[:, h:] * s, X[:, h:] * c + X[:, :h] * s], axis=1)
 def closed(keys, logw, mus, covs, R):  # ln sum_j w_j exp(mu_j.R^T k / sqrt d + k R S_j R^T k / 2d)
     d = keys.shape[1]; M = keys @ R
-    return logsumexp([lw + M @ mu / math.sqrt(d) + np.einsum('ni,ij,nj->n', M, S, M) / d / 2 for lw, mu, S in zip(logw, mus, covs)], axis=0)
+    return logsumexp([lw + M @ mu / math.sqrt(d) + ((M @ S) * M).sum(1) / d / 2 for lw, mu, S in zip(logw, mus, covs)], axis=0)
 def moments(X, r):
     w = r.sum(0); keep = w > 1e-9 * len(X); r = r[:, keep]; w = w[keep]
     mus = (r.T @ X) / w[:, None]

@@ -74,11 +74,15 @@ export function pressMarkdown(p: PressSummary): string[] {
 
 function vnormFinding(rows: PairComparison[]): string {
   const parts = rows.map((c) => {
-    const verdict = !Number.isFinite(c.medianRatio) ? 'no data'
-      : c.better > 0.5 && c.medianRatio < 1 ? 'helped' : c.worse > 0.5 && c.medianRatio > 1 ? 'hurt' : 'made no consistent difference';
-    return `at ${Number(c.group) * 100} % compression they ${verdict} (median error ratio ${fmt(c.medianRatio, 3)}, lower error in ${pctText(c.better)} of units)`;
+    // units where the rescaling changed nothing (equal value norms, the same kept set) count for neither side
+    const verdict = !Number.isFinite(c.medianRatio) ? 'could not be measured'
+      : c.better === 0 && c.worse === 0 ? 'changed nothing'
+      : c.better >= 2 * c.worse && c.medianRatio <= 1 ? 'helped'
+      : c.worse >= 2 * c.better && c.medianRatio >= 1 ? 'hurt'
+      : 'gave mixed results';
+    return `at ${Number(c.group) * 100} % compression they ${verdict} (lower error in ${pctText(c.better)} of units, higher in ${pctText(c.worse)}; median error ratio ${fmt(c.medianRatio, 3)})`;
   });
-  return `A measured finding, not an assumption: kvpress's rescaling by ‖v‖ against the same press without it — ${parts.join('; ')}.`;
+  return `A measured finding, not an assumption — kvpress's rescaling by ‖v‖ against the same press without it: ${parts.join('; ')}.`;
 }
 
 /** Error against compression ratio per scorer (median line, IQR band): all units and by layer; and by best K. */

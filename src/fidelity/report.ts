@@ -46,6 +46,8 @@ export function renderFidelityMarkdown(s: FidelitySummary, settings: FidelityRep
     `${fmt(s.meanSecondsPerUnit, 2)} s per unit. The future positions span a median of ${fmt(s.medianFutureSpan, 0)} tokens ` +
     '(kvpress averages its rotation over the next 512 positions; a wider window shrinks the averaged rotation more).', '',
   );
+  if (s.press) L.push(...pressMarkdown(s.press));
+  L.push('## Ranking alone: Spearman ρ of predicted vs true attention over keys (median)', '');
   L.push(
     'Truth per key: the mean over future queries (rotated to their own positions) of exp(q·k/√d), softmax-normalised over keys per query head and averaged over the GQA group, as kvpress combines heads. ' +
     'Predictions from the seen queries: **gaussian** = kvpress Expected Attention (per-head mean and covariance, RoPE matrix averaged over the future positions, closed form); ' +
@@ -54,8 +56,7 @@ export function renderFidelityMarkdown(s: FidelitySummary, settings: FidelityRep
     '**gaussian_perpos** / **mixture_perpos** = the same closed forms averaged over the per-position rotations of those future positions instead of plugging in the averaged rotation ' +
     '(the exact expectation under each query model: gaussian vs gaussian_perpos is the cost of averaging the rotation, gaussian_perpos vs mixture_perpos the cost of assuming one Gaussian).', '',
   );
-  if (s.press) L.push(...pressMarkdown(s.press));
-  L.push('## Ranking alone: Spearman ρ of predicted vs true attention over keys (median)', '');
+
   L.push(`| group | units | ${METHODS.join(' | ')} | mixture beats gaussian | mean best K |`, `|---|---|${METHODS.map(() => '---|').join('')}---|---|`);
   for (const g of groups) {
     L.push(`| ${g.group} | ${g.units} | ${METHODS.map((m) => fmt(g.medianRho[m], 3)).join(' | ')} | ${pctText(g.mixtureWins)} | ${fmt(g.meanBestK, 2)} |`);
