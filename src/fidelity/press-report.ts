@@ -98,7 +98,7 @@ export async function pressFigures(p: PressSummary): Promise<Figure[]> {
       width: 220, height: 180,
       encoding: {
         x: { field: 'ratio', type: 'quantitative', title: 'compression ratio (fraction of keys removed)' },
-        color: { field: 'scorer', type: 'nominal', sort: [...SCORERS], title: 'press' },
+        color: { field: 'scorer', type: 'nominal', sort: [...SCORERS], title: 'press', scale: { scheme: 'category10' }, legend: { labelLimit: 400 } },
       },
       layer: [
         { mark: { type: 'area', opacity: 0.15 }, encoding: { y: { field: 'q1', type: 'quantitative', scale: { type: 'log' }, title: 'relative output error (median, IQR over units)' }, y2: { field: 'q3' } } },
