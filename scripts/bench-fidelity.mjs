@@ -141,9 +141,9 @@ def unit(layer, kv):
             err = np.linalg.norm(o - (A[:, kept] @ vals[kept]) / m[:, None], axis=1) / np.linalg.norm(o, axis=1)
             out['err_%s@%s' % (name, r)] = float(np.median(err)); out['mass_%s@%s' % (name, r)] = float(m.mean())
     return best.n_components, rho, out
-t0 = time.time()
+t0, c0 = time.time(), time.process_time()
 for u in range(nunits): unit(1 - u % 2, u // 2 % 2)
-print(json.dumps({'seconds': (time.time() - t0) / nunits}))
+print(json.dumps({'seconds': (time.time() - t0) / nunits, 'cpu': (time.process_time() - c0) / nunits}))
 `;
 
 export async function run() {
@@ -151,8 +151,12 @@ export async function run() {
   try {
     await writePlantedCorpus(dir);
     const threads = os.availableParallelism();
+    const cpu0 = process.cpuUsage();
     const r = await runFidelity({ corpus: dir, out: join(dir, 'fidelity.md'), kMax: K_MAX, future: 0.2, keep: [0.1, 0.25, 0.5], threads, progressStream: null });
+    const cpu = process.cpuUsage(cpu0);
     const ours = r.seconds / r.rows.length;
+    const oursCpu = (cpu.user + cpu.system) / 1e6 / r.rows.length;
+    const phase = (k) => r.rows.reduce((s, x) => s + (x.phaseSeconds?.[k] ?? 0), 0) / r.rows.length;
     const fmt = (x) => (Number.isFinite(x) ? x.toFixed(4) : '-');
     console.log(`planted corpus: ${r.rows.length} units of ${GROUP} heads x ${T} positions x d ${D} with values; layer 0 one Gaussian per group, layer 1 a 3-mixture (K <= ${K_MAX})`);
     const p = r.summary.press;
@@ -166,9 +170,11 @@ export async function run() {
       console.log(`ours: ${ours.toFixed(2)} s/unit`);
       return;
     }
-    const ref = JSON.parse(py.stdout).seconds;
+    const { seconds: ref, cpu: refCpu } = JSON.parse(py.stdout);
     console.log(`seconds per unit (wall time / units): ours ${ours.toFixed(2)} on ${r.workerThreads || 1} worker thread(s) (${r.rows.length} units), ` +
       `numpy+scikit-learn reference ${ref.toFixed(2)} (OpenBLAS threads, ${REF_UNITS} units); ratio ref/ours ${(ref / ours).toFixed(2)}`);
+    console.log(`CPU seconds per unit (all threads): ours ${oursCpu.toFixed(2)}, reference ${refCpu.toFixed(2)}; ratio ${(refCpu / oursCpu).toFixed(2)}`);
+    console.log(`ours per unit inside a worker: mixture sweep ${phase('mixture').toFixed(2)} s, ranking ${phase('ranking').toFixed(2)} s, press ${phase('press').toFixed(2)} s`);
     console.log(`projected for ${UNITS_16K} units on this machine: ours ${(ours * UNITS_16K / 3600).toFixed(1)} h, reference ${(ref * UNITS_16K / 3600).toFixed(1)} h`);
   } finally {
     rmSync(dir, { recursive: true, force: true });
