@@ -14,7 +14,8 @@ import { pressSinks } from './press-scorers.js';
 /**
  * One fidelity unit (a kv head's group of query heads in one prompt and layer): split the
  * sampled positions in time, compute the true mean attention of the future queries to the
- * seen keys, and score the three predictions from the seen queries against it.
+ * seen keys, score the ranking predictions from the seen queries against it and, with the
+ * values, simulate the presses (press.ts) on the seen keys as the cache.
  */
 
 /**
