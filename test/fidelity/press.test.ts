@@ -195,6 +195,32 @@ describe('poc fidelity: the press simulation', () => {
   });
 });
 
+describe('poc fidelity on worker threads', () => {
+  it('the CLI with --threads 2 (compiled workers) writes the same numbers as one thread in-process', async () => {
+    const dir = join(root, 'one-prompt');
+    await writePressCorpus(dir, 1);
+    const inThread = await runFidelity({ corpus: dir, out: join(root, 'w1', 'f.md'), kMax: 3, future: 0.2, keep: KEEP, progressStream: null, threads: 1 });
+    expect(inThread.workerThreads).toBe(0);
+    const out = join(root, 'w2', 'f.md');
+    const cli = spawnSync(process.execPath, [BIN, 'fidelity', '--corpus', dir, '--out', out, '--k-max', '3', '--keep', KEEP.join(','), '--threads', '2'], { encoding: 'utf8' });
+    expect(cli.status).toBe(0);
+    expect(cli.stderr).toMatch(/on 2 thread\(s\)/);
+    // every column but the timing, row by row (workers finish in any order)
+    const rowsOf = (path: string) => {
+      const [header, ...lines] = readFileSync(path, 'utf8').trim().split('\n');
+      const cols = header!.split(',');
+      const drop = new Set([cols.indexOf('seconds')]);
+      return new Map(lines.map((l) => {
+        const f = l.split(',');
+        return [f.slice(0, 4).join('/'), f.filter((_, i) => !drop.has(i)).join(',')];
+      }));
+    };
+    const a = rowsOf(inThread.unitsCsv), b = rowsOf(defaultUnitsPath(out));
+    expect(b.size).toBe(PRESS_DIMS.layers * PRESS_DIMS.kvHeads);
+    expect(b).toEqual(a);
+  }, 300_000);
+});
+
 describe('poc fidelity without values', () => {
   it('exits 1 with one line naming --with-values; nothing written', async () => {
     const dir = join(root, 'novalues');
