@@ -45,6 +45,14 @@ export function fractionListArg(value: string): number[] {
   });
 }
 
+/** Compression ratios (fraction of keys removed, kvpress's meaning): fractions in (0, 1). */
+export function ratioListArg(value: string): number[] {
+  const ratios = fractionListArg(value);
+  const bad = ratios.find((r) => r >= 1);
+  if (bad !== undefined) throw new InvalidArgumentError(`compression ratios are fractions of keys removed, in (0, 1); got ${bad}`);
+  return ratios;
+}
+
 export interface Shard {
   /** 0-based index of this shard. */
   index: number;

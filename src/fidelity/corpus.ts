@@ -7,8 +7,8 @@ import type { RopeSettings } from './rope.js';
 
 /**
  * A corpus as fidelity needs it: the analysis plan (files, GQA grouping), the RoPE
- * settings from meta.json, every file carrying `keys`; and one layer of a file read as
- * float32 queries, keys and positions.
+ * settings from meta.json, every file carrying `keys` (and `values` for the press
+ * simulation); and one layer of a file read as float32 queries, keys, values and positions.
  */
 
 export interface FidelityPlan extends CorpusPlan {
@@ -21,13 +21,19 @@ export interface LayerData {
   queries: Float32Array;
   /** post-RoPE keys [kv_heads, T, d] */
   keys: Float32Array;
+  /** v_proj outputs [kv_heads, T, d] (no RoPE); only when the press is simulated */
+  values?: Float32Array;
   positions: Int32Array; // [T]
 }
 
 const WITH_KEYS_HINT = 'capture it with `poc capture --with-keys`';
+const WITH_VALUES_HINT = 'capture it with `poc capture --with-keys --with-values`, or pass --no-press for the ranking on keys alone';
 
-/** Plans the corpus and checks what fidelity needs; UserError when keys or RoPE settings are missing. */
-export async function planFidelityCorpus(dir: string): Promise<FidelityPlan> {
+/**
+ * Plans the corpus and checks what fidelity needs; UserError when keys, values (with
+ * `press`) or RoPE settings are missing.
+ */
+export async function planFidelityCorpus(dir: string, press = false): Promise<FidelityPlan> {
   // fidelity has no --kv-heads: the grouping and RoPE settings both come from capture's meta.json
   const meta = await readCorpusMeta(dir).catch(() => undefined);
   const hasFiles = (await listCorpusFiles(dir).catch(() => [])).length > 0;
@@ -54,6 +60,13 @@ export async function planFidelityCorpus(dir: string): Promise<FidelityPlan> {
       if (keys.shape.join(',') !== expected.join(',')) {
         throw new UserError(`${file.path}: keys shape [${keys.shape.join(', ')}], expected [${expected.join(', ')}]; recapture with --with-keys`);
       }
+      if (press) {
+        const values = reader.field('values');
+        if (!values) throw new UserError(`${file.path} has no values field (the press simulation needs them); ${WITH_VALUES_HINT}`);
+        if (values.shape.join(',') !== expected.join(',')) {
+          throw new UserError(`${file.path}: values shape [${values.shape.join(', ')}], expected [${expected.join(', ')}]; recapture with --with-values`);
+        }
+      }
     } finally {
       await reader.close();
     }
@@ -61,13 +74,14 @@ export async function planFidelityCorpus(dir: string): Promise<FidelityPlan> {
   return { ...plan, rope: { headDim, theta: model.rope_theta, scaling } };
 }
 
-/** Positions and one layer's queries and keys of an open corpus file. */
-export async function readLayer(reader: NpzReader, file: FilePlan, layer: number): Promise<LayerData> {
+/** Positions and one layer's queries and keys (and values with `press`) of an open corpus file. */
+export async function readLayer(reader: NpzReader, file: FilePlan, layer: number, press = false): Promise<LayerData> {
   const positions = (await reader.read('positions')).data as Int32Array;
   if (positions.length !== file.tSub) throw new Error(`positions has ${positions.length} entries, queries ${file.tSub}`);
   return {
     queries: asFloat32(await reader.readAxis0('queries', layer, 1)),
     keys: asFloat32(await reader.readAxis0('keys', layer, 1)),
+    values: press ? asFloat32(await reader.readAxis0('values', layer, 1)) : undefined,
     positions,
   };
 }

@@ -16,10 +16,16 @@ export interface GroupMixture {
   bestK: number;
   /** per query head: its mixture (components with no weight on that head dropped) */
   perHead: GmmParams[];
+  /** the same from each head's rows after the first `momentsFrom` (kvpress leaves its sinks out of the statistics) */
+  perHeadFrom?: GmmParams[];
 }
 
-/** Fits K = 1..kMax on the pooled rows of `heads` (each [n, d]) and derives each head's mixture. */
-export async function fitGroupMixture(heads: Float64Array[], n: number, d: number, kMax: number, seed: number, kernel: KernelOptions = {}): Promise<GroupMixture> {
+/**
+ * Fits K = 1..kMax on the pooled rows of `heads` (each [n, d]) and derives each head's
+ * mixture; with `momentsFrom` also each head's mixture of its rows from that index on
+ * (the same fit and responsibilities, the moments of fewer rows).
+ */
+export async function fitGroupMixture(heads: Float64Array[], n: number, d: number, kMax: number, seed: number, kernel: KernelOptions = {}, momentsFrom?: number): Promise<GroupMixture> {
   const pooled = new Float64Array(heads.length * n * d);
   heads.forEach((h, i) => pooled.set(h, i * n * d));
   const X = { data: pooled, rows: heads.length * n, cols: d };
@@ -30,8 +36,12 @@ export async function fitGroupMixture(heads: Float64Array[], n: number, d: numbe
   for (const f of fits) if (f.bic < best.bic) best = f;
   const { comps, kernels, x } = openEvaluation(best, X, kernel);
   const { resp } = await eStep(comps, kernels, x); // [rows, k]
-  const perHead = heads.map((h, i) => headMixture(h, resp.subarray(i * n * best.k, (i + 1) * n * best.k), n, d, best.k));
-  return { bestK: best.k, perHead };
+  const respOf = (i: number) => resp.subarray(i * n * best.k, (i + 1) * n * best.k);
+  const perHead = heads.map((h, i) => headMixture(h, respOf(i), n, d, best.k));
+  const from = momentsFrom ?? 0;
+  const perHeadFrom = momentsFrom === undefined ? undefined
+    : heads.map((h, i) => headMixture(h.subarray(from * d), respOf(i).subarray(from * best.k), n - from, d, best.k));
+  return { bestK: best.k, perHead, perHeadFrom };
 }
 
 /** Weighted moments of one head's rows [n, d] under responsibilities [n, k]. */

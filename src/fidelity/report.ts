@@ -4,6 +4,7 @@ import { renderSvg, type Figure } from '../report/figures.js';
 import { writeFileAtomic } from '../npz/atomic-file.js';
 import { METHODS, type FidelityResult } from './unit.js';
 import { mixtureGain, type FidelityGroupSummary, type FidelitySummary } from './summary.js';
+import { pressFigures, pressMarkdown } from './press-report.js';
 
 /**
  * fidelity.md and its SVG figures (`<stem>.<figure>.svg` beside it): Gaussian vs mixture vs
@@ -23,7 +24,7 @@ export interface FidelityReportSettings {
 /** Writes the report and its figures; returns the figure paths. */
 export async function writeFidelityReport(out: string, rows: FidelityResult[], summary: FidelitySummary, settings: FidelityReportSettings): Promise<string[]> {
   const stem = basename(out).replace(/\.md$/i, '');
-  const figures = await fidelityFigures(rows.filter((r) => r.status === 'ok'), summary.keep);
+  const figures = [...(summary.press ? await pressFigures(summary.press) : []), ...await fidelityFigures(rows.filter((r) => r.status === 'ok'), summary.keep)];
   const paths: string[] = [];
   for (const fig of figures) {
     const path = join(dirname(out), `${stem}.${fig.name}.svg`);
@@ -38,13 +39,15 @@ export async function writeFidelityReport(out: string, rows: FidelityResult[], s
 export function renderFidelityMarkdown(s: FidelitySummary, settings: FidelityReportSettings, figures: Array<{ file: string; title: string }>): string {
   const L: string[] = [];
   const groups = [s.overall, ...s.byLayer];
-  L.push('# poc fidelity: does a mixture predict future attention better than one Gaussian?', '');
+  L.push(s.press ? '# poc fidelity: does a mixture make a better KV-cache press?' : '# poc fidelity: does a mixture predict future attention better than one Gaussian?', '');
   L.push(
     `Units: **${s.overall.units}**${s.failed.length ? `, with a failure: ${s.failed.length} (listed at the end)` : ''}. Corpus ${settings.corpus}; the latest ${pctText(settings.future)} ` +
     `of each prompt's sampled positions are the future queries, the rest the seen queries and keys; K ≤ ${settings.kMax}; seed ${settings.seed}; ` +
     `${fmt(s.meanSecondsPerUnit, 2)} s per unit. The future positions span a median of ${fmt(s.medianFutureSpan, 0)} tokens ` +
     '(kvpress averages its rotation over the next 512 positions; a wider window shrinks the averaged rotation more).', '',
   );
+  if (s.press) L.push(...pressMarkdown(s.press));
+  L.push('## Ranking alone: Spearman ρ of predicted vs true attention over keys (median)', '');
   L.push(
     'Truth per key: the mean over future queries (rotated to their own positions) of exp(q·k/√d), softmax-normalised over keys per query head and averaged over the GQA group, as kvpress combines heads. ' +
     'Predictions from the seen queries: **gaussian** = kvpress Expected Attention (per-head mean and covariance, RoPE matrix averaged over the future positions, closed form); ' +
@@ -53,7 +56,7 @@ export function renderFidelityMarkdown(s: FidelitySummary, settings: FidelityRep
     '**gaussian_perpos** / **mixture_perpos** = the same closed forms averaged over the per-position rotations of those future positions instead of plugging in the averaged rotation ' +
     '(the exact expectation under each query model: gaussian vs gaussian_perpos is the cost of averaging the rotation, gaussian_perpos vs mixture_perpos the cost of assuming one Gaussian).', '',
   );
-  L.push('## Spearman ρ of predicted vs true attention over keys (median)', '');
+
   L.push(`| group | units | ${METHODS.join(' | ')} | mixture beats gaussian | mean best K |`, `|---|---|${METHODS.map(() => '---|').join('')}---|---|`);
   for (const g of groups) {
     L.push(`| ${g.group} | ${g.units} | ${METHODS.map((m) => fmt(g.medianRho[m], 3)).join(' | ')} | ${pctText(g.mixtureWins)} | ${fmt(g.meanBestK, 2)} |`);

@@ -1,4 +1,5 @@
 import { appendFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
 import { dirname, resolve } from 'node:path';
 import { openNpz } from '../npz/index.js';
 import { createProgress } from '../analyze/progress.js';
@@ -9,12 +10,17 @@ import { fidelityColumns, formatFidelityRow, parseFidelityCsv } from './csv.js';
 import { writeFidelityReport } from './report.js';
 import { invFreqOf } from './rope.js';
 import { summariseFidelity, type FidelitySummary } from './summary.js';
-import { fidelityUnit, type FidelityResult, type FidelitySettings } from './unit.js';
+import { createFidelityPool } from './pool.js';
+import type { FidelityResult, FidelitySettings } from './unit.js';
 
 /**
  * `poc fidelity` end to end: plan the corpus, score each (layer, kv head, prompt) unit not
- * yet in the units csv, append it there, then write the report from all rows.
+ * yet in the units csv on a pool of worker threads, append it there as it finishes, then
+ * write the report from all rows.
  */
+
+/** kvpress's compression ratios the report is built around (fraction of keys removed). */
+export const DEFAULT_RATIOS = [0.25, 0.5, 0.75, 0.9];
 
 /** Options of `poc fidelity` (see its --help). */
 export interface FidelityOptions {
@@ -24,11 +30,19 @@ export interface FidelityOptions {
   /** latest fraction of each prompt's sampled positions used as future queries */
   future: number;
   keep: number[];
+  /** compression ratios of the press simulation (default DEFAULT_RATIOS) */
+  ratios?: number[];
+  /** false: the ranking on keys alone, no press simulation (no values needed); default true */
+  press?: boolean;
+  /** worker threads (default: all cores); 1 runs the units in this thread */
+  threads?: number;
   seed?: number;
   /** progress output (default process.stderr); null for none */
   progressStream?: { write(s: string): unknown; isTTY?: boolean } | null;
   /** statistics kernels (default onnxruntime on all cores) */
   kernel?: KernelOptions;
+  /** keep each press's kept indices in the rows (tests) */
+  pressKeptSets?: boolean;
   /** stop after this many new units (tests: simulates a killed run) */
   maxUnits?: number;
 }
@@ -44,69 +58,96 @@ export interface FidelityRunResult {
   summary: FidelitySummary;
   /** corpus files skipped (unreadable or inconsistent), with the reason */
   skippedFiles: Array<{ path: string; reason: string }>;
+  /** worker threads used (0 = the units ran in this thread) */
+  workerThreads: number;
   seconds: number;
 }
 
-/** Scores every (layer, kv head, prompt) unit of a --with-keys corpus and writes the CSV and the report. */
+/** Scores every (layer, kv head, prompt) unit of a --with-keys (--with-values) corpus and writes the CSV and the report. */
 export async function runFidelity(opts: FidelityOptions): Promise<FidelityRunResult> {
   const started = performance.now();
   const out = resolve(opts.out);
   const unitsCsv = defaultUnitsPath(out);
-  const plan = await planFidelityCorpus(opts.corpus);
+  const press = opts.press ?? true;
+  const ratios = press ? opts.ratios ?? DEFAULT_RATIOS : [];
+  const plan = await planFidelityCorpus(opts.corpus, press);
   mkdirSync(dirname(out), { recursive: true });
+  const threads = Math.max(1, opts.threads ?? os.availableParallelism());
   const settings: FidelitySettings = {
-    future: opts.future, keep: opts.keep, kMax: opts.kMax, seed: opts.seed ?? 0, invFreq: invFreqOf(plan.rope), kernel: opts.kernel,
+    future: opts.future, keep: opts.keep, ratios, kMax: opts.kMax, seed: opts.seed ?? 0, invFreq: invFreqOf(plan.rope), kernel: opts.kernel,
+    pressKeptSets: opts.pressKeptSets,
   };
-  const planned = new Set(plan.files.flatMap((f) => Array.from({ length: f.nLayers * plan.nKvHeads }, (_, i) => unitKeyOf({
-    task: f.task, promptIdx: f.promptIdx, layer: Math.floor(i / plan.nKvHeads), head: i % plan.nKvHeads,
-  }))));
+  const todo = plan.files.flatMap((file, fileIdx) => Array.from({ length: file.nLayers * plan.nKvHeads }, (_, i) => ({
+    fileIdx, key: { task: file.task, promptIdx: file.promptIdx, layer: Math.floor(i / plan.nKvHeads), head: i % plan.nKvHeads },
+  })));
+  const planned = new Set(todo.map((t) => unitKeyOf(t.key)));
   // rows of files no longer in the corpus (or unreadable now) stay in the csv but not in this report
-  const earlier = openUnitsCsv(unitsCsv, { future: opts.future, kMax: opts.kMax, seed: settings.seed, keep: opts.keep })
+  const earlier = openUnitsCsv(unitsCsv, { future: opts.future, kMax: opts.kMax, seed: settings.seed, keep: opts.keep, ratios })
     .filter((r) => planned.has(unitKeyOf(r)));
   const done = new Set(earlier.map(unitKeyOf));
-  const limit = Math.min(planned.size - done.size, opts.maxUnits ?? Infinity);
+  const pending = todo.filter((t) => !done.has(unitKeyOf(t.key))).slice(0, Math.max(0, opts.maxUnits ?? Infinity));
+  const pool = createFidelityPool(Math.min(threads, Math.max(pending.length, 1)));
+  // cores are shared: each worker's onnxruntime (and mixture sweep) gets its slice, all of them in this thread
+  settings.kernel = { ...opts.kernel, threads: opts.kernel?.threads ?? Math.max(1, Math.floor(threads / Math.max(pool.threads, 1))) };
   const quiet = opts.progressStream === null;
-  const progress = createProgress(Math.max(limit, 0), opts.progressStream ?? process.stderr, quiet);
+  const progress = createProgress(pending.length, opts.progressStream ?? process.stderr, quiet);
   const fresh: FidelityResult[] = [];
   try {
-    for (const file of plan.files) {
-      if (fresh.length >= limit) break;
+    const inFlight = new Set<Promise<void>>();
+    let firstError: unknown;
+    let cursor = 0;
+    while (cursor < pending.length && firstError === undefined) {
+      const fileIdx = pending[cursor]!.fileIdx;
+      const file = plan.files[fileIdx]!;
       const reader = await openNpz(file.path);
       try {
-        for (let layer = 0; layer < file.nLayers && fresh.length < limit; layer++) {
-          const heads = Array.from({ length: plan.nKvHeads }, (_, head) => head)
-            .filter((head) => !done.has(unitKeyOf({ task: file.task, promptIdx: file.promptIdx, layer, head })));
-          if (heads.length === 0) continue;
-          const data = await readLayer(reader, file, layer);
+        while (cursor < pending.length && pending[cursor]!.fileIdx === fileIdx && firstError === undefined) {
+          const layer = pending[cursor]!.key.layer;
+          const data = await readLayer(reader, file, layer, press);
           const perKv = plan.groupSize * file.tSub * file.headDim;
-          const keysPerHead = file.tSub * file.headDim;
-          for (const head of heads) {
-            if (fresh.length >= limit) break;
-            const row = await fidelityUnit({
-              key: { task: file.task, promptIdx: file.promptIdx, layer, head },
-              queries: data.queries.subarray(head * perKv, (head + 1) * perKv),
+          const perHead = file.tSub * file.headDim;
+          while (cursor < pending.length && pending[cursor]!.fileIdx === fileIdx && pending[cursor]!.key.layer === layer && firstError === undefined) {
+            const { key } = pending[cursor]!;
+            cursor++;
+            const head = key.head;
+            // copies: each unit's arrays own their buffers, so they move to a worker without the rest of the layer
+            const job = pool.run({
+              key,
+              queries: data.queries.slice(head * perKv, (head + 1) * perKv),
               groupSize: plan.groupSize,
-              keys: data.keys.subarray(head * keysPerHead, (head + 1) * keysPerHead),
-              positions: data.positions,
+              keys: data.keys.slice(head * perHead, (head + 1) * perHead),
+              values: data.values?.slice(head * perHead, (head + 1) * perHead),
+              positions: data.positions.slice(),
               headDim: file.headDim,
-            }, settings);
-            appendFileSync(unitsCsv, `${formatFidelityRow(row, opts.keep)}\n`);
-            fresh.push(row);
-            progress.tick();
+            }, settings).then((row) => {
+              appendFileSync(unitsCsv, `${formatFidelityRow(row, opts.keep, ratios)}\n`);
+              fresh.push(row);
+              progress.tick();
+            }, (err: unknown) => { firstError ??= err; });
+            const tracked: Promise<void> = job.finally(() => inFlight.delete(tracked));
+            inFlight.add(tracked);
+            // bounded look-ahead: at most two units per thread wait in memory
+            if (inFlight.size >= 2 * Math.max(pool.threads, 1)) await Promise.race(inFlight);
           }
         }
       } finally {
         await reader.close();
       }
     }
+    await Promise.all(inFlight);
+    if (firstError !== undefined) throw firstError;
   } finally {
     progress.done();
+    await pool.close();
   }
   const rows = [...earlier, ...fresh];
-  const summary = summariseFidelity(rows, opts.keep);
+  const summary = summariseFidelity(rows, opts.keep, ratios);
   const skippedFiles = plan.bad.map((b) => ({ path: b.path, reason: b.reason }));
   const figures = await writeFidelityReport(out, rows, summary, { corpus: opts.corpus, future: opts.future, kMax: opts.kMax, seed: settings.seed, skippedFiles });
-  return { report: out, unitsCsv, figures, rows, unitsResumed: earlier.length, summary, skippedFiles, seconds: (performance.now() - started) / 1000 };
+  return {
+    report: out, unitsCsv, figures, rows, unitsResumed: earlier.length, summary, skippedFiles, workerThreads: pool.threads,
+    seconds: (performance.now() - started) / 1000,
+  };
 }
 
 function unitKeyOf(r: { task: string; promptIdx: number; layer: number; head: number }): string {
@@ -126,12 +167,12 @@ function openUnitsCsv(path: string, runSettings: Record<string, unknown>): Fidel
       // a line cut by a kill is dropped from the file too, so appends start on a fresh line
       const whole = text.slice(0, text.lastIndexOf('\n') + 1);
       if (whole.length !== text.length) writeFileSync(path, whole);
-      return parseFidelityCsv(whole, runSettings.keep as number[]);
+      return parseFidelityCsv(whole, runSettings.keep as number[], runSettings.ratios as number[]);
     } catch {
       // unreadable: fall through and start again
     }
   }
-  writeFileSync(path, `${fidelityColumns(runSettings.keep as number[]).join(',')}\n`);
+  writeFileSync(path, `${fidelityColumns(runSettings.keep as number[], runSettings.ratios as number[]).join(',')}\n`);
   writeFileSync(settingsFile, `${wanted}\n`);
   return [];
 }

@@ -1,4 +1,4 @@
-import { createKernels, type KernelOptions } from '../stats/kernels/index.js';
+import { createKernels, type DataKernels, type KernelOptions } from '../stats/kernels/index.js';
 import type { GmmParams } from '../stats/types.js';
 import { rotateRows, transposeRotation, type Rotation } from './rope.js';
 
@@ -21,35 +21,48 @@ export interface KeyRows {
   d: number;
 }
 
-// queries per crossDot call: bounds the [n_keys, chunk] float64 product in memory
-const QUERY_CHUNK = 2048;
+// queries per call: bounds the [n_keys, chunk] product inside the backend
+const QUERY_CHUNK = 8192;
 
 /** ln( mean over the rows q of Q [nQ, d] of exp(q.k / sqrt(d)) ) for each key [nKeys]. */
 export async function meanExpLogScores(Q: Float64Array, nQ: number, keys: KeyRows, kernel: KernelOptions = {}): Promise<Float64Array> {
   const { n, d } = keys;
-  const scale = 1 / Math.sqrt(d);
-  const runMax = new Float64Array(n).fill(-Infinity);
-  const runSum = new Float64Array(n); // sum of exp(score - runMax)
   const kernels = createKernels(keys.data, n, d, { ...kernel, threads: kernel.threads ?? 1 });
+  let acc: Float64Array | undefined;
   for (let start = 0; start < nQ; start += QUERY_CHUNK) {
     const m = Math.min(QUERY_CHUNK, nQ - start);
-    const dots = await kernels.crossDot(Q.subarray(start * d, (start + m) * d), m); // [n, m]
-    for (let i = 0; i < n; i++) {
-      const row = i * m;
-      let mx = -Infinity;
-      for (let j = 0; j < m; j++) mx = Math.max(mx, dots[row + j]! * scale);
-      const top = Math.max(mx, runMax[i]!);
-      let s = runSum[i]! * Math.exp(runMax[i]! - top);
-      for (let j = 0; j < m; j++) s += Math.exp(dots[row + j]! * scale - top);
-      runMax[i] = top;
-      runSum[i] = s;
-    }
+    const part = await kernels.logSumExpDot(Q.subarray(start * d, (start + m) * d), m, 1 / Math.sqrt(d));
+    if (!acc) acc = part;
+    else for (let i = 0; i < n; i++) acc[i] = logAddExp(acc[i]!, part[i]!);
   }
-  const out = new Float64Array(n);
   const logN = Math.log(nQ);
-  for (let i = 0; i < n; i++) out[i] = runMax[i]! + Math.log(runSum[i]!) - logN;
-  return out;
+  return acc!.map((v) => v - logN);
 }
+
+function logAddExp(a: number, b: number): number {
+  const mx = Math.max(a, b);
+  return mx === -Infinity ? mx : mx + Math.log(Math.exp(a - mx) + Math.exp(b - mx));
+}
+
+/** Keys moved by the transpose of each of some rotations, [rotation, key, d], bound to the kernels once for every query model scored on them. */
+export interface RotatedKeys {
+  kernels: DataKernels;
+  /** keys per rotation */
+  n: number;
+  d: number;
+  rotations: number;
+}
+
+/** R^T k for every rotation R and key k (a unit's keys serve every head of its group). */
+export function rotateKeys(rotations: Rotation[], keys: KeyRows, kernel: KernelOptions = {}): RotatedKeys {
+  const { n, d } = keys;
+  const moved = new Float64Array(rotations.length * n * d);
+  rotations.forEach((r, i) => moved.set(rotateRows(transposeRotation(r), keys.data, n), i * n * d));
+  return { kernels: createKernels(moved, rotations.length * n, d, { ...kernel, threads: kernel.threads ?? 1 }), n, d, rotations: rotations.length };
+}
+
+// bounds the [rows, components x d] product inside the backend to ~16M values
+const PRODUCT_BUDGET = 1 << 24;
 
 /**
  * The closed form of a full-covariance mixture of pre-RoPE queries, for each rotation r
@@ -57,45 +70,36 @@ export async function meanExpLogScores(Q: Float64Array, nQ: number, keys: KeyRow
  * then averaged over the rotations in linear space; one value per key. One rotation, the
  * mean over the future positions, is kvpress's Expected Attention.
  */
-export async function mixtureLogScores(params: GmmParams, rotations: Rotation[], keys: KeyRows, kernel: KernelOptions = {}): Promise<Float64Array> {
+export async function mixtureLogScores(params: GmmParams, rotations: Rotation[] | RotatedKeys, keys: KeyRows, kernel: KernelOptions = {}): Promise<Float64Array> {
   if (params.covariance !== 'full') throw new Error('mixtureLogScores needs full covariances');
-  const { n, d } = keys;
-  const m = rotations.length * n;
-  const moved = new Float64Array(m * d); // [rotation, key, d]: R^T k
-  rotations.forEach((r, i) => moved.set(rotateRows(transposeRotation(r), keys.data, n), i * n * d));
-  const kernels = createKernels(moved, m, d, { ...kernel, threads: kernel.threads ?? 1 });
-  const scale = 1 / Math.sqrt(d);
-  const perComponent: Float64Array[] = [];
-  for (let j = 0; j < params.k; j++) {
-    // one product: columns 0..d-1 = Sigma_j k (Sigma symmetric), column d = mu_j . k
-    const C = new Float64Array((d + 1) * d);
-    C.set(params.covariances.subarray(j * d * d, (j + 1) * d * d));
-    C.set(params.means.subarray(j * d, (j + 1) * d), d * d);
-    const prod = await kernels.crossDot(C, d + 1); // [m, d + 1]
-    const s = new Float64Array(m);
-    const logW = Math.log(params.weights[j]!);
-    for (let i = 0; i < m; i++) {
-      let quad = 0;
-      for (let a = 0; a < d; a++) quad += prod[i * (d + 1) + a]! * moved[i * d + a]!;
-      s[i] = logW + prod[i * (d + 1) + d]! * scale + quad / (2 * d);
+  const rk = Array.isArray(rotations) ? rotateKeys(rotations, keys, kernel) : rotations;
+  const { n, d } = rk;
+  const m = rk.rotations * n;
+  const perChunk = Math.max(1, Math.floor(PRODUCT_BUDGET / (m * d)));
+  const logits: Float64Array[] = []; // per component [m]
+  for (let j0 = 0; j0 < params.k; j0 += perChunk) {
+    const kc = Math.min(perChunk, params.k - j0);
+    const out = await rk.kernels.gaussianLogits(params.means.subarray(j0 * d, (j0 + kc) * d), params.covariances.subarray(j0 * d * d, (j0 + kc) * d * d), kc, 1 / Math.sqrt(d), 1 / (2 * d));
+    for (let c = 0; c < kc; c++) {
+      const logW = Math.log(params.weights[j0 + c]!);
+      logits.push(Float64Array.from({ length: m }, (_, i) => logW + out[i * kc + c]!));
     }
-    perComponent.push(s);
   }
   // log-sum-exp over components and rotations of each key, minus ln(#rotations)
   const out = new Float64Array(n);
-  const logR = Math.log(rotations.length);
+  const logR = Math.log(rk.rotations);
   for (let k = 0; k < n; k++) {
     let mx = -Infinity;
-    for (const s of perComponent) for (let r = 0; r < rotations.length; r++) mx = Math.max(mx, s[r * n + k]!);
+    for (const s of logits) for (let r = 0; r < rk.rotations; r++) mx = Math.max(mx, s[r * n + k]!);
     let sum = 0;
-    for (const s of perComponent) for (let r = 0; r < rotations.length; r++) sum += Math.exp(s[r * n + k]! - mx);
+    for (const s of logits) for (let r = 0; r < rk.rotations; r++) sum += Math.exp(s[r * n + k]! - mx);
     out[k] = mx + Math.log(sum) - logR;
   }
   return out;
 }
 
 /** kvpress's single-Gaussian closed form: mixtureLogScores of the one component N(mean, cov). */
-export function gaussianLogScores(mean: Float64Array, cov: Float64Array, rotations: Rotation[], keys: KeyRows, kernel: KernelOptions = {}): Promise<Float64Array> {
+export function gaussianLogScores(mean: Float64Array, cov: Float64Array, rotations: Rotation[] | RotatedKeys, keys: KeyRows, kernel: KernelOptions = {}): Promise<Float64Array> {
   const params: GmmParams = { k: 1, d: keys.d, covariance: 'full', weights: Float64Array.of(1), means: mean, covariances: cov };
   return mixtureLogScores(params, rotations, keys, kernel);
 }

@@ -1,5 +1,6 @@
 import { median } from '../report/aggregate.js';
 import { METHODS, MIXTURE_FAILED, type FidelityResult, type Method } from './unit.js';
+import { summarisePress, type PressSummary } from './press-summary.js';
 
 /**
  * Aggregates of per-unit fidelity rows: per layer and overall, each prediction's median
@@ -23,6 +24,8 @@ export interface FidelityGroupSummary {
 
 export interface FidelitySummary {
   keep: number[];
+  /** the press simulation's aggregates (undefined with --no-press or no pressed unit) */
+  press?: PressSummary;
   overall: FidelityGroupSummary;
   byLayer: FidelityGroupSummary[];
   /** ok units sorted by rho_mixture - rho_gaussian, largest first */
@@ -39,12 +42,13 @@ export function mixtureGain(r: FidelityResult): number {
 }
 
 /** Summarises the rows; failed units are listed apart (those with only a failed mixture still count for the other predictions). */
-export function summariseFidelity(rows: FidelityResult[], keep: number[]): FidelitySummary {
+export function summariseFidelity(rows: FidelityResult[], keep: number[], ratios: number[] = []): FidelitySummary {
   // a unit whose mixture failed still counts for the other predictions (its mixture metrics are NaN)
   const ok = rows.filter((r) => r.status === 'ok' || r.status.startsWith(MIXTURE_FAILED));
   const layers = [...new Set(ok.map((r) => r.layer))].sort((a, b) => a - b);
   return {
     keep,
+    press: summarisePress(ok, ratios),
     overall: summariseGroup('all', ok, keep),
     byLayer: layers.map((l) => summariseGroup(`layer ${l}`, ok.filter((r) => r.layer === l), keep)),
     byGain: [...ok].filter((r) => Number.isFinite(mixtureGain(r))).sort((a, b) => mixtureGain(b) - mixtureGain(a)),

@@ -7,12 +7,15 @@ import type { GmmParams } from '../stats/types.js';
 import { groupAttention, keptMassAt, logMassRatio, recallAt } from './metrics.js';
 import { fitGroupMixture, type GroupMixture } from './group-mixture.js';
 import { averageRotation, rotateRows, rotateRowsToPositions, rotationAt, type Rotation } from './rope.js';
-import { gaussianLogScores, meanExpLogScores, mixtureLogScores, type KeyRows } from './scores.js';
+import { gaussianLogScores, meanExpLogScores, mixtureLogScores, rotateKeys, type KeyRows, type RotatedKeys } from './scores.js';
+import { simulatePress, type PressResult } from './press.js';
+import { pressSinks } from './press-scorers.js';
 
 /**
  * One fidelity unit (a kv head's group of query heads in one prompt and layer): split the
  * sampled positions in time, compute the true mean attention of the future queries to the
- * seen keys, and score the three predictions from the seen queries against it.
+ * seen keys, score the ranking predictions from the seen queries against it and, with the
+ * values, simulate the presses (press.ts) on the seen keys as the cache.
  */
 
 /**
@@ -32,6 +35,8 @@ export interface FidelitySettings {
   future: number;
   /** keep fractions for recall and kept mass */
   keep: number[];
+  /** compression ratios (fraction of keys removed) of the press simulation; empty: ranking only */
+  ratios: number[];
   kMax: number;
   seed: number;
   /** RoPE inverse frequencies [d/2] of the model (llama3 scaling included) */
@@ -39,6 +44,8 @@ export interface FidelitySettings {
   /** future positions (evenly spaced) that empirical and the _perpos closed forms rotate to; default 32 */
   empiricalPositions?: number;
   kernel?: KernelOptions;
+  /** keep each press's kept indices in the result (tests; large for a real corpus) */
+  pressKeptSets?: boolean;
 }
 
 export interface FidelityUnitInput {
@@ -48,6 +55,8 @@ export interface FidelityUnitInput {
   groupSize: number;
   /** post-RoPE keys of this kv head [T, d] at the same positions */
   keys: Float32Array;
+  /** values (v_proj, no RoPE) of this kv head [T, d]; with them (and ratios) the press is simulated */
+  values?: Float32Array;
   /** sampled positions [T], ascending */
   positions: Int32Array;
   headDim: number;
@@ -68,7 +77,11 @@ export interface FidelityResult extends UnitKey {
   oracleMass: number[];
   /** ln(predicted total / true total), mean over heads */
   logMass: Record<Method, number>;
+  /** the press simulation (when values and ratios were given; NaN where it failed) */
+  press?: PressResult;
   seconds: number;
+  /** where the seconds went: the mixture sweep, the ranking predictions, the press (not in the csv) */
+  phaseSeconds?: { mixture: number; ranking: number; press: number };
   status: string;
 }
 
@@ -90,18 +103,28 @@ export async function fidelityUnit(input: FidelityUnitInput, settings: FidelityS
     const perHead: Record<Method | 'truth', Float64Array[]> = { truth: [], gaussian: [], mixture: [], empirical: [], gaussian_perpos: [], mixture_perpos: [] };
     const seenPerHead: Float64Array[] = [];
     for (let h = 0; h < groupSize; h++) seenPerHead.push(Float64Array.from(input.queries.subarray(h * T * d, h * T * d + nSeen * d)));
+    const pressed = input.values !== undefined && settings.ratios.length > 0;
     // data the mixture engine refuses (a constant dimension, too few distinct rows) still has the other predictions
     let mixture: GroupMixture | undefined;
     let mixtureError = '';
+    const unitSeed = seedFrom(settings.seed, input.key.task, input.key.promptIdx, input.key.layer, input.key.head);
     try {
-      mixture = await fitGroupMixture(seenPerHead, nSeen, d, settings.kMax, seedFrom(settings.seed, input.key.task, input.key.promptIdx, input.key.layer, input.key.head), settings.kernel);
+      mixture = await fitGroupMixture(seenPerHead, nSeen, d, settings.kMax, unitSeed, settings.kernel, pressed ? pressSinks(nSeen) : undefined);
     } catch (err) {
       mixtureError = (err as Error).message.split('\n')[0]!;
     }
-    const context: HeadContext = { keys, futurePositions, meanRotation, perPosition, settings };
+    const fitted = performance.now();
+    const context: HeadContext = {
+      keys, futurePositions, perPosition, settings,
+      meanRotated: rotateKeys([meanRotation], keys, settings.kernel), perPositionRotated: rotateKeys(perPosition, keys, settings.kernel),
+    };
+    // every future query of the group at its own position [groupSize * nFuture, d]
+    const futureRotated = new Float64Array(groupSize * nFuture * d);
     for (let h = 0; h < groupSize; h++) {
-      const future = Float64Array.from(input.queries.subarray(h * T * d + nSeen * d, (h + 1) * T * d));
-      const scores = await headLogScores(seenPerHead[h]!, future, mixture?.perHead[h], context);
+      const future = input.queries.subarray(h * T * d + nSeen * d, (h + 1) * T * d);
+      const rotated = rotateRowsToPositions(future, futurePositions, settings.invFreq);
+      futureRotated.set(rotated, h * nFuture * d);
+      const scores = await headLogScores(seenPerHead[h]!, rotated, mixture?.perHead[h], context);
       for (const [name, s] of Object.entries(scores) as Array<[Method | 'truth', Float64Array]>) perHead[name].push(s);
     }
     const truth = groupAttention(perHead.truth);
@@ -115,7 +138,17 @@ export async function fidelityUnit(input: FidelityUnitInput, settings: FidelityS
       result.keptMass[m] = settings.keep.map((f) => keptMassAt(truth, predicted, f));
       result.logMass[m] = logMassRatio(perHead[m], perHead.truth);
     }
-    result.seconds = (performance.now() - started) / 1000;
+    const ranked = performance.now();
+    if (pressed) {
+      result.press = await simulatePress({
+        keys, values: Float64Array.from(input.values!.subarray(0, nSeen * d)), seenPerHead, futureRotated, nFutureQueries: groupSize * nFuture,
+        cachePositions: positions.subarray(0, nSeen), mixturePerHead: mixture?.perHeadFrom, bestK: mixture?.bestK ?? 0, invFreq: settings.invFreq,
+        ratios: settings.ratios, seed: seedFrom(unitSeed, 'random press'), kernel: settings.kernel, returnKeptSets: settings.pressKeptSets,
+      });
+    }
+    const now = performance.now();
+    result.seconds = (now - started) / 1000;
+    result.phaseSeconds = { mixture: (fitted - started) / 1000, ranking: (ranked - fitted) / 1000, press: (now - ranked) / 1000 };
     return result;
   } catch (err) {
     return { ...base, status: `failed: ${(err as Error).message.split('\n')[0]}`, seconds: (performance.now() - started) / 1000 };
@@ -125,24 +158,26 @@ export async function fidelityUnit(input: FidelityUnitInput, settings: FidelityS
 interface HeadContext {
   keys: KeyRows;
   futurePositions: Int32Array;
-  meanRotation: Rotation;
+  /** the keys moved by the averaged rotation, and by each per-position one (shared by the group's heads) */
+  meanRotated: RotatedKeys;
+  perPositionRotated: RotatedKeys;
   perPosition: Rotation[];
   settings: FidelitySettings;
 }
 
-/** Log scores over the keys of one query head: the truth and every prediction (the mixture ones only with a mixture). */
-async function headLogScores(seen: Float64Array, future: Float64Array, mixture: GmmParams | undefined, c: HeadContext): Promise<Partial<Record<Method | 'truth', Float64Array>>> {
+/** Log scores over the keys of one query head (future queries already at their positions): the truth and every prediction (the mixture ones only with a mixture). */
+async function headLogScores(seen: Float64Array, futureRotated: Float64Array, mixture: GmmParams | undefined, c: HeadContext): Promise<Partial<Record<Method | 'truth', Float64Array>>> {
   const { keys, settings, perPosition } = c;
   const nSeen = seen.length / keys.d;
   const out: Partial<Record<Method | 'truth', Float64Array>> = {};
-  out.truth = await meanExpLogScores(rotateRowsToPositions(future, c.futurePositions, settings.invFreq), c.futurePositions.length, keys, settings.kernel);
+  out.truth = await meanExpLogScores(futureRotated, c.futurePositions.length, keys, settings.kernel);
   // kvpress: biased (divide by n) moments of the pre-RoPE queries, then the averaged rotation
   const { mean, cov } = meanAndCovariance(seen, nSeen, keys.d, 0);
-  out.gaussian = await gaussianLogScores(mean, cov, [c.meanRotation], keys, settings.kernel);
-  out.gaussian_perpos = await gaussianLogScores(mean, cov, perPosition, keys, settings.kernel);
+  out.gaussian = await gaussianLogScores(mean, cov, c.meanRotated, keys);
+  out.gaussian_perpos = await gaussianLogScores(mean, cov, c.perPositionRotated, keys);
   if (mixture) {
-    out.mixture = await mixtureLogScores(mixture, [c.meanRotation], keys, settings.kernel);
-    out.mixture_perpos = await mixtureLogScores(mixture, perPosition, keys, settings.kernel);
+    out.mixture = await mixtureLogScores(mixture, c.meanRotated, keys);
+    out.mixture_perpos = await mixtureLogScores(mixture, c.perPositionRotated, keys);
   }
   const rotated = new Float64Array(perPosition.length * seen.length);
   perPosition.forEach((r, i) => rotated.set(rotateRows(r, seen, nSeen), i * seen.length));

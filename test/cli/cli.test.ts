@@ -29,7 +29,7 @@ describe('cli', () => {
       '--corpus', '--out', '--units', '--k-max', '--covariance', '--granularity', '--kv-heads', '--holdout',
       '--alpha', '--seed', '--shard', '--threads',
     ]));
-    expect(flags('fidelity')).toEqual(expect.arrayContaining(['--corpus', '--out', '--future', '--keep']));
+    expect(flags('fidelity')).toEqual(expect.arrayContaining(['--corpus', '--out', '--future', '--keep', '--ratios', '--no-press']));
     expect(flags('make-tiny-model')).toEqual(expect.arrayContaining([
       '--out', '--layers', '--hidden', '--heads', '--kv-heads', '--intermediate', '--vocab', '--seed', '--style',
     ]));

@@ -14,7 +14,7 @@ import { UserError } from '../../src/errors.js';
 import { requirePython, runPython } from '../helpers/python.js';
 
 /**
- * End to end on a tiny-model corpus captured with --with-keys: the contract CSV, the
+ * The ranking (--no-press) end to end on a tiny-model corpus captured with --with-keys: the contract CSV, the
  * report and figures, and the truth/Gaussian/empirical numbers of every unit against an
  * independent numpy/scipy implementation written from kvpress's torch code.
  */
@@ -40,7 +40,7 @@ beforeAll(async () => {
   // float64 kernels so the comparison with numpy is exact up to rounding
   result = await runFidelity({
     corpus: join(root, 'corpus'), out: join(root, 'out', 'fidelity.md'), kMax: 3, future: 0.2, keep: KEEP, progressStream: null,
-    kernel: { backend: 'js' },
+    kernel: { backend: 'js' }, press: false,
   });
 }, 180_000);
 afterAll(async () => { await rm(root, { recursive: true, force: true }); });
@@ -130,7 +130,7 @@ describe('poc fidelity end to end on a tiny-model corpus', () => {
         expect(rho).toBeGreaterThanOrEqual(-1);
         expect(rho).toBeLessThanOrEqual(1);
         // kept mass can never beat keeping the true top keys
-        for (const f of KEEP) expect(Number(r[`mass_${m}@${f}`])).toBeLessThanOrEqual(Number(r[`mass_oracle@${f}`]) + 1e-12);
+        for (const f of KEEP) expect(Number(r[`rankmass_${m}@${f}`])).toBeLessThanOrEqual(Number(r[`rankmass_oracle@${f}`]) + 1e-12);
       }
       expect(Number(r.best_k)).toBeGreaterThanOrEqual(1);
       expect(Number(r.best_k)).toBeLessThanOrEqual(3);
@@ -167,7 +167,7 @@ describe('poc fidelity end to end on a tiny-model corpus', () => {
 
   it('an interrupted run resumes from its csv (a cut last line dropped) and ends with the same rows as one run', async () => {
     const out = join(root, 'resume', 'fidelity.md');
-    const opts = { corpus: join(root, 'corpus'), out, kMax: 3, future: 0.2, keep: KEEP, progressStream: null, kernel: { backend: 'js' as const } };
+    const opts = { corpus: join(root, 'corpus'), out, kMax: 3, future: 0.2, keep: KEEP, progressStream: null, kernel: { backend: 'js' as const }, press: false };
     const first = await runFidelity({ ...opts, maxUnits: 3 });
     expect(first.rows).toHaveLength(3);
     // a kill in the middle of writing the 4th line
@@ -197,7 +197,7 @@ describe('poc fidelity end to end on a tiny-model corpus', () => {
     await cp(join(root, 'corpus'), dir, { recursive: true });
     const victim = join(dir, 'prompt_vt__p0.npz');
     await truncate(victim, 1000);
-    const r = await runFidelity({ corpus: dir, out: join(root, 'pb', 'f.md'), kMax: 2, future: 0.2, keep: KEEP, progressStream: null });
+    const r = await runFidelity({ corpus: dir, out: join(root, 'pb', 'f.md'), kMax: 2, future: 0.2, keep: KEEP, progressStream: null, press: false });
     expect(r.skippedFiles.map((f) => f.path)).toEqual([victim]);
     expect(r.rows.every((row) => row.task === 'niah_single_1')).toBe(true);
     expect(readFileSync(r.report, 'utf8')).toContain('## Files skipped');

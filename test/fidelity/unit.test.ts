@@ -13,7 +13,7 @@ import { createRng } from '../../src/util/rng.js';
 const D = 16, T = 1024, G = 2;
 const invFreq = invFreqOf({ headDim: D, theta: 10000, scaling: null });
 const positions = Int32Array.from({ length: T }, (_, i) => 16 + i);
-const settings: FidelitySettings = { future: 0.2, keep: [0.1, 0.5], kMax: 5, seed: 0, invFreq };
+const settings: FidelitySettings = { future: 0.2, keep: [0.1, 0.5], ratios: [], kMax: 5, seed: 0, invFreq };
 
 function unitInput(k: number, seed: number) {
   const params = plantedMixture({ k, d: D, separation: 10, seed });

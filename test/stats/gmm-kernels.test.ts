@@ -29,7 +29,24 @@ describe.each([1, 3, 5, 13, 130])('ort kernels against the float64 reference ker
   const sumR = new Float64Array(k);
   for (let i = 0; i < n; i++) for (let c = 0; c < k; c++) sumR[c] += R[i * k + c];
   const C = Float64Array.from({ length: k * d }, () => rng.normal());
+  // symmetric d x d blocks [k, d, d]
+  const S = new Float64Array(k * d * d);
+  for (let c = 0; c < k; c++) for (let a = 0; a < d; a++) for (let e = 0; e <= a; e++) S[(c * d + a) * d + e] = S[(c * d + e) * d + a] = rng.normal();
   const ref = createJsKernels(X, n, d);
+
+  it('the float64 reference: log-sum-exp of dot products and Gaussian log-mgf values, written out', async () => {
+    const lse = await ref.logSumExpDot(C, k, 0.7);
+    const gl = await ref.gaussianLogits(C, S, k, 0.3, 0.05);
+    for (const i of [0, 17, n - 1]) {
+      const dot = (c: number) => Array.from({ length: d }, (_, j) => X[i * d + j]! * C[c * d + j]!).reduce((x, y) => x + y, 0);
+      expect(lse[i]).toBeCloseTo(Math.log(Array.from({ length: k }, (_, c) => Math.exp(0.7 * dot(c))).reduce((x, y) => x + y, 0)), 10);
+      for (let c = 0; c < k; c++) {
+        let quad = 0;
+        for (let a = 0; a < d; a++) for (let e = 0; e < d; e++) quad += X[i * d + a]! * S[(c * d + a) * d + e]! * X[i * d + e]!;
+        expect(gl[i * k + c]).toBeCloseTo(0.3 * dot(c) + 0.05 * quad, 9);
+      }
+    }
+  });
 
   for (const [precision, tol] of [['float64', 1e-12], ['float32', 2e-5]] as const) {
     it(`${precision}: mahalanobis, whiten, weighted moments, sums, k-means steps and dot products within ${tol} (relative to the largest value)`, async () => {
@@ -52,6 +69,8 @@ describe.each([1, 3, 5, 13, 130])('ort kernels against the float64 reference ker
       expect(maxRelErr(as.means, es.means)).toBeLessThan(tol);
       expect(maxRelErr(as.scatter, es.scatter)).toBeLessThan(tol);
       expect(maxRelErr(await ort.crossDot(C, k), await ref.crossDot(C, k))).toBeLessThan(tol);
+      expect(maxRelErr(await ort.logSumExpDot(C, k, 0.7), await ref.logSumExpDot(C, k, 0.7))).toBeLessThan(tol);
+      expect(maxRelErr(await ort.gaussianLogits(C, S, k, 0.3, 0.05), await ref.gaussianLogits(C, S, k, 0.3, 0.05))).toBeLessThan(tol);
       expect(maxRelErr(await ort.weightedSums(R, k), await ref.weightedSums(R, k))).toBeLessThan(tol);
       const a2 = await ort.kmeansStep(C, k);
       const e2 = await ref.kmeansStep(C, k);

@@ -85,6 +85,38 @@ export function createJsKernels(X: Float32Array | Float64Array, n: number, d: nu
       return { means, scatter };
     },
     crossDot,
+    async gaussianLogits(mu, S, k, linScale, quadScale) {
+      const out = new Float64Array(n * k);
+      const sx = new Float64Array(d);
+      for (let i = 0; i < n; i++) {
+        const row = i * d;
+        for (let c = 0; c < k; c++) {
+          let lin = 0, quad = 0;
+          sx.fill(0);
+          for (let a = 0; a < d; a++) {
+            const xa = x[row + a];
+            lin += mu[c * d + a] * xa;
+            const base = (c * d + a) * d;
+            for (let b = 0; b < d; b++) sx[b] += xa * S[base + b];
+          }
+          for (let b = 0; b < d; b++) quad += sx[b] * x[row + b];
+          out[i * k + c] = linScale * lin + quadScale * quad;
+        }
+      }
+      return out;
+    },
+    async logSumExpDot(C, k, scale) {
+      const dots = await crossDot(C, k);
+      const out = new Float64Array(n);
+      for (let i = 0; i < n; i++) {
+        let mx = -Infinity;
+        for (let c = 0; c < k; c++) mx = Math.max(mx, scale * dots[i * k + c]);
+        let s = 0;
+        for (let c = 0; c < k; c++) s += Math.exp(scale * dots[i * k + c] - mx);
+        out[i] = mx + Math.log(s);
+      }
+      return out;
+    },
     async weightedSums(R, k) {
       const out = new Float64Array(k * d);
       for (let i = 0; i < n; i++) {

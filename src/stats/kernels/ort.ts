@@ -9,7 +9,7 @@ import * as ort from 'onnxruntime-node';
 import { createGraph, type ElemType } from './onnx-graph.js';
 import type { DataKernels, KernelOptions } from './types.js';
 
-type GraphKind = 'mahalanobis' | 'whiten' | 'moments' | 'scatter1' | 'crossdot' | 'kmeans' | 'sums';
+type GraphKind = 'mahalanobis' | 'whiten' | 'moments' | 'scatter1' | 'crossdot' | 'lsedot' | 'gausslogit' | 'kmeans' | 'sums';
 
 /**
  * A responsibility at or below this adds nothing the float32 products could hold: the sparse
@@ -110,6 +110,22 @@ function buildGraph(kind: GraphKind, d: number, elem: ElemType): Uint8Array {
     g.output(g.node('Cast', [labels], { to: 6 /* INT32 */ }), 'int32', ['n']);
     g.output(best, elem, ['n']);
     g.output(sums, elem, ['k', d + 1]);
+  } else if (kind === 'lsedot') {
+    // the [n, k] products stay inside onnxruntime: only their log-sum-exp per row comes out
+    const Ct = g.input('Ct', elem, [d + 1, 'k']);
+    const scale = g.input('scale', elem, [1]);
+    g.output(g.node('ReduceLogSumExp', [g.node('Mul', [g.node('MatMul', [Xa, Ct]), scale])], { axes: [1], keepdims: 0 }), elem, ['n']);
+  } else if (kind === 'gausslogit') {
+    // [Xa W] as [n, k, d] times x per component, summed over d: the quadratic forms; only [n, k] comes out
+    const W = g.input('W', elem, [d + 1, 'kd']);
+    const Mu = g.input('Mu', elem, [d + 1, 'k']);
+    const scales = g.input('scales', elem, [2]);
+    const X3 = g.node('Reshape', [g.node('Slice', [Xa, g.ints([0]), g.ints([d]), g.ints([1])]), g.ints([0, 1, d])]);
+    const quad = g.node('ReduceSum', [g.node('Mul', [g.node('Reshape', [g.node('MatMul', [Xa, W]), g.ints([0, -1, d])]), X3]), g.ints([2])], { keepdims: 0 });
+    const lin = g.node('MatMul', [Xa, Mu]);
+    const ls = g.node('Slice', [scales, g.ints([0]), g.ints([1])]);
+    const qs = g.node('Slice', [scales, g.ints([1]), g.ints([2])]);
+    g.output(g.node('Add', [g.node('Mul', [lin, ls]), g.node('Mul', [quad, qs])]), elem, ['n', 'k']);
   } else if (kind === 'sums') {
     const R = g.input('R', elem, ['n', 'k']);
     g.output(g.node('MatMul', [g.node('Transpose', [R], { perm: [1, 0] }), Xa]), elem, ['k', d + 1]);
@@ -360,6 +376,25 @@ export function createOrtKernels(X: Float32Array | Float64Array, n: number, d: n
       const Ct = new Float64Array((d + 1) * k); // last row 0: the ones column contributes nothing
       for (let c = 0; c < k; c++) for (let j = 0; j < d; j++) Ct[j * k + c] = C[c * d + j];
       const out = await s.run({ Xa: xTensor, Ct: new ort.Tensor(elem, toElem(Ct, elem), [d + 1, k]) });
+      return toF64(out[s.outputNames[0]].data);
+    },
+    async gaussianLogits(mu, S, k, linScale, quadScale) {
+      const s = await get('gausslogit');
+      const W = alloc((d + 1) * k * d); // row a: S_1[a, :] .. S_k[a, :]; last row 0
+      for (let c = 0; c < k; c++) for (let a = 0; a < d; a++) for (let b = 0; b < d; b++) W[a * k * d + c * d + b] = S[(c * d + a) * d + b];
+      const Mu = alloc((d + 1) * k);
+      for (let c = 0; c < k; c++) for (let a = 0; a < d; a++) Mu[a * k + c] = mu[c * d + a];
+      const scales = elem === 'float32' ? Float32Array.of(linScale, quadScale) : Float64Array.of(linScale, quadScale);
+      const out = await s.run({
+        Xa: xTensor, W: new ort.Tensor(elem, W, [d + 1, k * d]), Mu: new ort.Tensor(elem, Mu, [d + 1, k]), scales: new ort.Tensor(elem, scales, [2]),
+      });
+      return toF64(out[s.outputNames[0]].data);
+    },
+    async logSumExpDot(C, k, scale) {
+      const s = await get('lsedot');
+      const Ct = elem === 'float32' ? new Float32Array((d + 1) * k) : new Float64Array((d + 1) * k); // last row 0
+      for (let c = 0; c < k; c++) for (let j = 0; j < d; j++) Ct[j * k + c] = C[c * d + j];
+      const out = await s.run({ Xa: xTensor, Ct: new ort.Tensor(elem, Ct, [d + 1, k]), scale: new ort.Tensor(elem, elem === 'float32' ? Float32Array.of(scale) : Float64Array.of(scale), [1]) });
       return toF64(out[s.outputNames[0]].data);
     },
     async weightedSums(R, k) {

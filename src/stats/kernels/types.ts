@@ -40,6 +40,16 @@ export interface DataKernels {
   /** Dot products with k centres C [k, d]: out[i, c] = x_i . c_c, [n, k]. */
   crossDot(C: Float64Array, k: number): Promise<Float64Array>;
   /**
+   * Log-sum-exp of the scaled dot products with k rows C [k, d]: out[i] = ln sum_c
+   * exp(scale x_i . c_c), [n], stable for any magnitude (only n values leave the backend).
+   */
+  logSumExpDot(C: Float64Array, k: number, scale: number): Promise<Float64Array>;
+  /**
+   * Gaussian log-moment-generating values for k (mean, covariance) pairs, mu [k, d] and
+   * S [k, d, d] (symmetric): out[i, c] = linScale mu_c . x_i + quadScale x_i^T S_c x_i, [n, k].
+   */
+  gaussianLogits(mu: Float64Array, S: Float64Array, k: number, linScale: number, quadScale: number): Promise<Float64Array>;
+  /**
    * One Lloyd step against centres C [k, d]: the nearest centre of each row (first on ties),
    * its squared distance, and the per-label row sums [k, d] and counts [k], in one pass.
    */
