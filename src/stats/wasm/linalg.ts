@@ -20,6 +20,7 @@ const { WebAssembly: wasmApi } = globalThis as unknown as { WebAssembly: WasmApi
 interface LinalgExports {
   memory: WasmMemory;
   precision_cholesky(d: number, a: number, l: number, u: number): number;
+  matvec(d: number, a: number, x: number, y: number): void;
 }
 
 let instance: LinalgExports | undefined;
@@ -48,4 +49,21 @@ export function precisionCholeskyWasm(cov: Float64Array, d: number): PrecisionFa
   }
   if (!Number.isFinite(logDetU)) return null;
   return { U, logDetU };
+}
+
+/**
+ * Loads the d x d row-major A into the module and returns y = A x as a function (f64x2 SIMD,
+ * ~3x the JS loop); the function is valid until another function of this module runs.
+ */
+export function matVecWasm(A: Float64Array, d: number): (x: Float64Array, out: Float64Array) => Float64Array {
+  const dd = d * d;
+  const wasm = exportsFor((dd + 2 * d) * 8);
+  new Float64Array(wasm.memory.buffer, 0, dd).set(A.subarray(0, dd));
+  return (x, out) => {
+    const mem = new Float64Array(wasm.memory.buffer, 0, dd + 2 * d);
+    mem.set(x.subarray(0, d), dd);
+    wasm.matvec(d, 0, dd * 8, (dd + d) * 8);
+    out.set(mem.subarray(dd + d, dd + 2 * d));
+    return out;
+  };
 }

@@ -93,4 +93,16 @@
         (local.set $j (i32.add (local.get $j) (i32.const 1)))
         (br $urows)))
     (i32.const 1))
+
+  ;; y = A x for a d x d row-major A (the power iterations of the PIT test's principal axes)
+  (func (export "matvec") (param $d i32) (param $A i32) (param $x i32) (param $y i32)
+    (local $i i32) (local $stride i32)
+    (local.set $stride (i32.shl (local.get $d) (i32.const 3)))
+    (block $done
+      (loop $rows
+        (br_if $done (i32.ge_u (local.get $i) (local.get $d)))
+        (f64.store (i32.add (local.get $y) (i32.shl (local.get $i) (i32.const 3)))
+          (call $dot (i32.add (local.get $A) (i32.mul (local.get $i) (local.get $stride))) (local.get $x) (local.get $d)))
+        (local.set $i (i32.add (local.get $i) (i32.const 1)))
+        (br $rows))))
 )
