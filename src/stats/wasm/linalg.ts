@@ -21,6 +21,7 @@ interface LinalgExports {
   memory: WasmMemory;
   precision_cholesky(d: number, a: number, l: number, u: number): number;
   matvec(d: number, a: number, x: number, y: number): void;
+  cholesky_lower(d: number, a: number, l: number): number;
 }
 
 let instance: LinalgExports | undefined;
@@ -66,4 +67,17 @@ export function matVecWasm(A: Float64Array, d: number): (x: Float64Array, out: F
     out.set(mem.subarray(dd + d, dd + 2 * d));
     return out;
   };
+}
+
+/** Lower Cholesky factor L (L L^T = A, zeros above the diagonal) of the d x d A; null when A is not positive definite. */
+export function choleskyWasm(A: Float64Array, d: number): Float64Array | null {
+  const dd = d * d;
+  const wasm = exportsFor(2 * dd * 8);
+  const mem = new Float64Array(wasm.memory.buffer, 0, 2 * dd);
+  mem.set(A.subarray(0, dd), 0);
+  if (wasm.cholesky_lower(d, 0, dd * 8) === 0) return null;
+  // only the lower triangle was written: copy it row by row into zeros
+  const L = new Float64Array(dd);
+  for (let i = 0; i < d; i++) L.set(mem.subarray(dd + i * d, dd + i * d + i + 1), i * d);
+  return L;
 }

@@ -32,11 +32,9 @@
       (then (local.set $s (f64.add (local.get $s) (f64.mul (f64.load (local.get $x)) (f64.load (local.get $y)))))))
     (local.get $s))
 
-  ;; Lower Cholesky factor L of the symmetric positive-definite A (d x d), then the upper
-  ;; triangular U = L^-T (scikit-learn's precisions_cholesky), both in dot-product form so
-  ;; the inner loops run along rows. Only L's lower and U's upper triangles are written.
-  ;; Returns 0 when a pivot is not a positive finite number (A not positive definite).
-  (func (export "precision_cholesky") (param $d i32) (param $A i32) (param $L i32) (param $U i32) (result i32)
+  ;; Lower Cholesky factor L of the symmetric positive-definite A (d x d), lower triangle only
+  ;; written; 0 when a pivot is not a positive finite number. Also the mode count's solves.
+  (func $cholesky (export "cholesky_lower") (param $d i32) (param $A i32) (param $L i32) (result i32)
     (local $stride i32) (local $i i32) (local $j i32) (local $rowI i32) (local $rowJ i32) (local $s f64)
     (local.set $stride (i32.shl (local.get $d) (i32.const 3)))
     (local.set $i (i32.const 0))
@@ -69,6 +67,17 @@
             (br $cols)))
         (local.set $i (i32.add (local.get $i) (i32.const 1)))
         (br $rows)))
+    (i32.const 1))
+
+  ;; Lower Cholesky factor L of the symmetric positive-definite A (d x d), then the upper
+  ;; triangular U = L^-T (scikit-learn's precisions_cholesky), both in dot-product form so
+  ;; the inner loops run along rows. Only L's lower and U's upper triangles are written.
+  ;; Returns 0 when a pivot is not a positive finite number (A not positive definite).
+  (func (export "precision_cholesky") (param $d i32) (param $A i32) (param $L i32) (param $U i32) (result i32)
+    (local $stride i32) (local $i i32) (local $j i32) (local $rowI i32) (local $rowJ i32) (local $s f64)
+    (local.set $stride (i32.shl (local.get $d) (i32.const 3)))
+    (if (i32.eqz (call $cholesky (local.get $d) (local.get $A) (local.get $L)))
+      (then (return (i32.const 0))))
     ;; U[j, i] = (delta_ij - L[i, j..i) . U[j, j..i)) / L[i, i] for i >= j
     (local.set $j (i32.const 0))
     (block $u_done
