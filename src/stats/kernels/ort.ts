@@ -173,11 +173,28 @@ export function createOrtKernels(X: Float32Array | Float64Array, n: number, d: n
   const eCuts = columnBlocks(d, E_BLOCKS);
   const mCuts = columnBlocks(d, M_BLOCKS);
   const alloc = (len: number) => (elem === 'float32' ? new Float32Array(len) : new Float64Array(len));
-  // the blocked products' fixed inputs, made once per data matrix (about 5 copies of X)
-  let blockInputs: { prefixes: ort.Tensor[]; columns: ort.Tensor[]; suffixesT: ort.Tensor[] } | undefined;
-  const blocks = () => {
-    if (blockInputs) return blockInputs;
+  // the blocked products' fixed inputs, each set made once per data matrix on first use: the
+  // E-step's prefixes (about 3.5 copies of X) and the dense M-step's columns and X^T (2 copies);
+  // a matrix only evaluated (test rows) or only summed (KDE, Student-t) never makes the other
+  let prefixInputs: ort.Tensor[] | undefined;
+  const eBlocks = () => {
+    if (prefixInputs) return prefixInputs;
     const prefixes: ort.Tensor[] = [];
+    for (let b = 0; b + 1 < eCuts.length; b++) {
+      // [x_{<e} | 1] as [n, e+1]; the last block is Xa itself
+      const e = eCuts[b + 1];
+      if (e === d) prefixes.push(xTensor);
+      else {
+        const p = alloc(n * (e + 1));
+        copyColumns(xa, d + 1, 0, e, p, true);
+        prefixes.push(new ort.Tensor(elem, p, [n, e + 1]));
+      }
+    }
+    return (prefixInputs = prefixes);
+  };
+  let momentInputs: { columns: ort.Tensor[]; suffixesT: ort.Tensor[] } | undefined;
+  const mBlocks = () => {
+    if (momentInputs) return momentInputs;
     const columns: ort.Tensor[] = [];
     const suffixesT: ort.Tensor[] = [];
     // X^T once, in 32 x 32 tiles (a plain strided loop misses the cache on every write); the
@@ -191,16 +208,6 @@ export function createOrtKernels(X: Float32Array | Float64Array, n: number, d: n
         for (let i = i0; i < i1; i++) for (let a = a0; a < a1; a++) xt[a * n + i] = xa[i * (d + 1) + a];
       }
     }
-    for (let b = 0; b + 1 < eCuts.length; b++) {
-      // [x_{<e} | 1] as [n, e+1]; the last block is Xa itself
-      const e = eCuts[b + 1];
-      if (e === d) prefixes.push(xTensor);
-      else {
-        const p = alloc(n * (e + 1));
-        copyColumns(xa, d + 1, 0, e, p, true);
-        prefixes.push(new ort.Tensor(elem, p, [n, e + 1]));
-      }
-    }
     for (let b = 0; b + 1 < mCuts.length; b++) {
       const w = mCuts[b + 1] - mCuts[b];
       const c = alloc(n * w);
@@ -208,7 +215,7 @@ export function createOrtKernels(X: Float32Array | Float64Array, n: number, d: n
       columns.push(new ort.Tensor(elem, c, [n, w]));
       suffixesT.push(new ort.Tensor(elem, xt.subarray(mCuts[b] * n), [d - mCuts[b], n]));
     }
-    return (blockInputs = { prefixes, columns, suffixesT });
+    return (momentInputs = { columns, suffixesT });
   };
   // |x_i|^2 for k-means only: made on its first step
   let rowNormsCache: Float64Array | undefined;
@@ -301,7 +308,7 @@ export function createOrtKernels(X: Float32Array | Float64Array, n: number, d: n
     d,
     async mahalanobis(W, b, k) {
       const s = await get('mahalanobis');
-      const { prefixes } = blocks();
+      const prefixes = eBlocks();
       const m = k * d;
       const feeds: Record<string, ort.Tensor> = {};
       for (let blk = 0; blk + 1 < eCuts.length; blk++) {
@@ -343,7 +350,7 @@ export function createOrtKernels(X: Float32Array | Float64Array, n: number, d: n
       }
       const mu = toElem(means, elem); // the centre the graph subtracts, in its precision
       const s = await get('moments');
-      const { columns, suffixesT } = blocks();
+      const { columns, suffixesT } = mBlocks();
       const feeds: Record<string, ort.Tensor> = { R: Rt, Mu: new ort.Tensor(elem, mu, [k, d]) };
       for (let blk = 0; blk + 1 < mCuts.length; blk++) {
         feeds[`Xb${blk}`] = columns[blk];

@@ -22,6 +22,7 @@ interface LinalgExports {
   precision_cholesky(d: number, a: number, l: number, u: number): number;
   matvec(d: number, a: number, x: number, y: number): void;
   cholesky_lower(d: number, a: number, l: number): number;
+  matmul_bt(m: number, a: number, bt: number, c: number): void;
 }
 
 let instance: LinalgExports | undefined;
@@ -80,4 +81,15 @@ export function choleskyWasm(A: Float64Array, d: number): Float64Array | null {
   const L = new Float64Array(dd);
   for (let i = 0; i < d; i++) L.set(mem.subarray(dd + i * d, dd + i * d + i + 1), i * d);
   return L;
+}
+
+/** C = A B for m x m row-major matrices (f64x2 SIMD dot products along rows of A and of B^T). */
+export function matMulWasm(A: Float64Array, B: Float64Array, m: number): Float64Array {
+  const mm = m * m;
+  const wasm = exportsFor(3 * mm * 8);
+  const mem = new Float64Array(wasm.memory.buffer, 0, 3 * mm);
+  mem.set(A.subarray(0, mm), 0);
+  for (let i = 0; i < m; i++) for (let j = 0; j < m; j++) mem[mm + j * m + i] = B[i * m + j]!;
+  wasm.matmul_bt(m, 0, mm * 8, 2 * mm * 8);
+  return mem.slice(2 * mm, 3 * mm);
 }

@@ -114,4 +114,26 @@
           (call $dot (i32.add (local.get $A) (i32.mul (local.get $i) (local.get $stride))) (local.get $x) (local.get $d)))
         (local.set $i (i32.add (local.get $i) (i32.const 1)))
         (br $rows))))
+
+  ;; C = A B for m x m row-major A and C, with B given transposed (Bt): every entry one dot
+  ;; product along rows (the matrix powers of the exact Kolmogorov distribution)
+  (func (export "matmul_bt") (param $m i32) (param $A i32) (param $Bt i32) (param $C i32)
+    (local $i i32) (local $j i32) (local $stride i32) (local $rowA i32) (local $out i32)
+    (local.set $stride (i32.shl (local.get $m) (i32.const 3)))
+    (local.set $out (local.get $C))
+    (block $done
+      (loop $rows
+        (br_if $done (i32.ge_u (local.get $i) (local.get $m)))
+        (local.set $rowA (i32.add (local.get $A) (i32.mul (local.get $i) (local.get $stride))))
+        (local.set $j (i32.const 0))
+        (block $cols_done
+          (loop $cols
+            (br_if $cols_done (i32.ge_u (local.get $j) (local.get $m)))
+            (f64.store (local.get $out)
+              (call $dot (local.get $rowA) (i32.add (local.get $Bt) (i32.mul (local.get $j) (local.get $stride))) (local.get $m)))
+            (local.set $out (i32.add (local.get $out) (i32.const 8)))
+            (local.set $j (i32.add (local.get $j) (i32.const 1)))
+            (br $cols)))
+        (local.set $i (i32.add (local.get $i) (i32.const 1)))
+        (br $rows))))
 )
