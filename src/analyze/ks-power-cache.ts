@@ -16,12 +16,21 @@ export function powerTablePath(p: PowerParams, cacheDir = pocCacheDir()): string
 
 /** The table from the cache, or simulated and then cached; `cached` says which. */
 export async function cachedPowerTable(p: PowerParams, opts: { cacheDir?: string; threads?: number } = {}): Promise<{ rows: PowerRow[]; cached: boolean }> {
-  const path = powerTablePath(p, opts.cacheDir);
-  const hit = readTable(path, p);
+  const hit = readPowerTable(p, opts.cacheDir);
   if (hit) return { rows: hit, cached: true };
   const rows = await ksPowerTable(p.nTrain, p.nTest, p.d, p.alpha, p.draws, p.seed, opts.threads);
-  writeTable(path, p, rows);
+  storePowerTable(p, rows, opts.cacheDir);
   return { rows, cached: false };
+}
+
+/** The cached table for `p`, if there is one. */
+export function readPowerTable(p: PowerParams, cacheDir?: string): PowerRow[] | undefined {
+  return readTable(powerTablePath(p, cacheDir), p);
+}
+
+/** Keeps a table simulated elsewhere (e.g. on analyze's worker pool) for `p`. */
+export function storePowerTable(p: PowerParams, rows: PowerRow[], cacheDir?: string): void {
+  writeTable(powerTablePath(p, cacheDir), p, rows);
 }
 
 interface TableFile extends PowerParams {
