@@ -104,9 +104,11 @@ async function throughput(workers, units, settings) {
   const by = {};
   const cpu0 = process.cpuUsage();
   const started = performance.now();
-  const results = await Promise.all(units.map((u, i) => pool.run({
-    key: { task: 'bench', promptIdx: i, layer: 0, head: 0 }, X: copy(u.X), strata: u.strata.slice(), settings,
-  })));
+  const job = (u, i) => pool.run({ key: { task: 'bench', promptIdx: i, layer: 0, head: 0 }, X: copy(u.X), strata: u.strata.slice(), settings });
+  // in this thread (1 worker) one unit after another, as poc analyze runs them; a pool queues them itself
+  const results = [];
+  if (pool.threads === 0) for (let i = 0; i < units.length; i++) results.push(await job(units[i], i));
+  else results.push(...await Promise.all(units.map(job)));
   const wall = (performance.now() - started) / 1000;
   const used = process.cpuUsage(cpu0);
   const cpuPerUnit = (used.user + used.system) / 1e6 / units.length;
