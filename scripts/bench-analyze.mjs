@@ -1,19 +1,27 @@
-// Per-unit cost of `poc analyze` at the corpus's unit size (4096 x 128, K = 1..10, full
-// covariance), ours vs a Python reference doing the same fits (scikit-learn GaussianMixture
-// sweep + scipy gaussian_kde), plus the throughput on all cores through the worker pool and
-// the projection for the 16,640-unit corpus.
+// Cost of `poc analyze` at the corpus's unit size (4096 x 128, K = 1..10, full covariance),
+// against scikit-learn's K = 1..10 GaussianMixture sweep of the same training rows (Debian
+// /usr/bin/python3, OpenBLAS on all cores), measured in the same run:
+//  1. `poc analyze` on a one-unit corpus as a whole process, with a cold and a warm poc cache
+//     (the KS power table), alternating with scikit-learn's sweep;
+//  2. throughput over >= 32 units on 1 worker and on `cores` workers (one onnxruntime thread
+//     each), with the time per statistic, and the projection for the published 16,640 units.
+// Environment: ANALYZE_BENCH_UNITS (default 32), ANALYZE_BENCH_REPS (default 3).
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import os from 'node:os';
-import { analyzeUnit } from '../dist/analyze/unit.js';
-import { createEngine } from '../dist/analyze/engine.js';
+import { fileURLToPath } from 'node:url';
 import { createUnitPool } from '../dist/analyze/pool.js';
-import { createRng } from '../dist/util/rng.js';
+import { stratifiedHoldout } from '../dist/stats/split.js';
+import { takeRows } from '../dist/analyze/unit.js';
+import { seedFrom, createRng } from '../dist/util/rng.js';
+import { corpusFileName, writeCorpusMeta } from '../dist/corpus/index.js';
+import { float32ToHalf, halfToFloat32, writeNpz } from '../dist/npz/index.js';
 
-const N = 4096, D = 128, K_MAX = 10, CORPUS_UNITS = 16640;
+const N = 4096, D = 128, K_MAX = 10, CORPUS_UNITS = 16640, GROUP = 4, T_SUB = N / GROUP;
+const POC = fileURLToPath(new URL('../bin/poc.js', import.meta.url));
 
-/** A planted overlapping 5-component mixture with anisotropic components, 4 strata of 1024 rows. */
+/** A planted overlapping 5-component mixture with anisotropic components, 4 strata (q heads) of 1024 rows. */
 function plantedUnit(seed) {
   const rng = createRng(seed);
   const data = new Float32Array(N * D);
@@ -27,74 +35,155 @@ function plantedUnit(seed) {
       data[i * D + j] = centres[c][j] + scales[c][j] * prev;
     }
   }
-  const strata = Int32Array.from({ length: N }, (_, i) => Math.floor(i / 1024));
-  return { X: { data, rows: N, cols: D }, strata };
+  // the corpus stores float16: round here so the in-process units and the corpus file hold the same values
+  const rounded = halfToFloat32(float32ToHalf(data));
+  const strata = Int32Array.from({ length: N }, (_, i) => Math.floor(i / T_SUB));
+  return { X: { data: rounded, rows: N, cols: D }, strata };
 }
 
-function timedEngine(threads, times) {
-  const e = createEngine({ threads });
-  const wrap = (name, f) => async (...a) => { const t = performance.now(); try { return await f(...a); } finally { times[name] = (times[name] ?? 0) + (performance.now() - t) / 1000; } };
-  return { sweep: wrap('sweep', e.sweep), logPdf: wrap('logPdf', e.logPdf), fitT: wrap('fitT', e.fitT), tLogPdf: wrap('tLogPdf', e.tLogPdf) };
+/** A one-file corpus holding one unit (1 layer, 1 kv head of 4 q heads x 1024 positions). */
+async function oneUnitCorpus(dir, unit) {
+  mkdirSync(dir, { recursive: true });
+  await writeNpz(join(dir, corpusFileName('bench', 0)), {
+    hidden: { dtype: 'float16', shape: [1, T_SUB, 8], data: new Uint16Array(T_SUB * 8) },
+    queries: { dtype: 'float16', shape: [1, GROUP, T_SUB, D], data: float32ToHalf(unit.X.data) },
+    positions: { dtype: 'int32', shape: [T_SUB], data: Int32Array.from({ length: T_SUB }, (_, t) => 16 + t) },
+    task: { dtype: 'unicode', shape: [], data: ['bench'] },
+    prompt_idx: { dtype: 'int64', shape: [], data: BigInt64Array.of(0n) },
+    k_len: { dtype: 'int64', shape: [], data: BigInt64Array.of(BigInt(16 + T_SUB)) },
+  });
+  await writeCorpusMeta(dir, {
+    model: { name: 'bench', num_hidden_layers: 1, num_attention_heads: GROUP, num_key_value_heads: 1, head_dim: D, hidden_size: 8 },
+    capture: { t_sub: T_SUB, n_sink: 16, seed: 0, source: 'synthetic', dtype: 'float16' },
+    tool: { name: 'poc', version: 'bench' },
+    tasks: { bench: [0] },
+  });
 }
 
-const PY = `
+// the training rows poc's unit fits, float64, K = 1..10 as GaussianMixture defaults (tol 1e-3, reg 1e-6, kmeans init)
+const SKLEARN = `
 import sys, time, json
 import numpy as np
 from sklearn.mixture import GaussianMixture
-from scipy import stats
-X = np.fromfile(sys.argv[1], dtype=np.float32).reshape(${N}, ${D}).astype(np.float64)
-rng = np.random.default_rng(0)
-idx = rng.permutation(${N}); test = X[idx[:819]]; train = X[idx[819:]]
-t = time.time()
-bics = []
-for k in range(1, ${K_MAX} + 1):
-    g = GaussianMixture(k, covariance_type='full', tol=1e-3, max_iter=100, n_init=1, random_state=0).fit(train)
-    bics.append(g.bic(train))
-t_sweep = time.time() - t
-t = time.time()
-kde = stats.gaussian_kde(train.T, bw_method='silverman'); ll = kde.logpdf(test.T).mean()
-t_kde = time.time() - t
-print(json.dumps({'sweep': t_sweep, 'kde': t_kde, 'best_k': int(np.argmin(bics)) + 1}))
+X = np.fromfile(sys.argv[1], dtype=np.float32).reshape(-1, ${D}).astype(np.float64)
+t, c = time.perf_counter(), time.process_time()
+gs = [GaussianMixture(k, covariance_type='full', tol=1e-3, max_iter=100, n_init=1, random_state=0).fit(X) for k in range(1, ${K_MAX} + 1)]
+t, c = time.perf_counter() - t, time.process_time() - c
+print(json.dumps({'seconds': t, 'cpu': c, 'best_k': int(np.argmin([g.bic(X) for g in gs])) + 1}))
 `;
 
-export async function run() {
-  const settings = { kMax: K_MAX, covariance: 'full', holdout: 0.2, alpha: 0.05, seed: 0 };
-  const unit = plantedUnit(1);
-  const cores = os.availableParallelism?.() ?? os.cpus().length;
+function sklearnSweep(path) {
+  const p = spawnSync('/usr/bin/python3', ['-c', SKLEARN, path], { encoding: 'utf8' });
+  if (p.status !== 0) throw new Error(`scikit-learn sweep failed (apt-get install python3-sklearn): ${p.stderr}`);
+  return JSON.parse(p.stdout.trim());
+}
 
-  // one unit in this thread, onnxruntime on all cores; a first run outside the timing makes
-  // the sessions and the sweep's worker threads (a corpus run pays that once)
-  await analyzeUnit(unit.X, unit.strata, { task: 'bench', promptIdx: 0, layer: 0, head: 0 }, settings, timedEngine(cores, {}));
-  const times = {};
-  const t0 = performance.now();
-  const r = await analyzeUnit(unit.X, unit.strata, { task: 'bench', promptIdx: 0, layer: 0, head: 0 }, settings, timedEngine(cores, times));
-  const oneUnit = (performance.now() - t0) / 1000;
-  const other = oneUnit - Object.values(times).reduce((s, x) => s + x, 0);
-  console.log(`one unit ${N} x ${D}, K 1..${K_MAX} full, onnxruntime on ${cores} threads: ${oneUnit.toFixed(2)} s (best K ${r.bestK}, KS p ${r.ksP.toExponential(2)})`);
-  console.log(`  sweep ${times.sweep.toFixed(2)} s, GMM log-pdf ${times.logPdf.toFixed(2)} s, Student-t ${(times.fitT + times.tLogPdf).toFixed(2)} s, KDE + PIT + modes + split ${other.toFixed(2)} s`);
+// the child reports its own CPU time (all threads: getrusage of the process) as it exits
+const CPU_REPORT = "data:text/javascript,process.on('exit',()=>{const u=process.cpuUsage();process.stderr.write('\\nCPU_SECONDS '+((u.user+u.system)/1e6)+'\\n')})";
 
-  // throughput: `cores` workers, one onnxruntime thread each (what poc analyze does by default)
-  const units = Array.from({ length: 2 * cores }, (_, i) => plantedUnit(10 + i));
-  const pool = createUnitPool(cores);
-  const t1 = performance.now();
-  await Promise.all(units.map((u, i) => pool.run({ key: { task: 'bench', promptIdx: i, layer: 0, head: 0 }, X: u.X, strata: u.strata, settings: { ...settings, kernelThreads: 1 } })));
+function pocAnalyze(corpus, out, cache) {
+  const t = performance.now();
+  const p = spawnSync(process.execPath, ['--import', CPU_REPORT, POC, 'analyze', '--corpus', corpus, '--out', out], {
+    encoding: 'utf8', env: { ...process.env, POC_CACHE: cache },
+  });
+  if (p.status !== 0) throw new Error(`poc analyze failed: ${p.stderr}`);
+  const cpu = Number(/CPU_SECONDS ([\d.e+-]+)/.exec(p.stderr)?.[1]);
+  return { seconds: (performance.now() - t) / 1000, cpu };
+}
+
+const bestOf = (v) => Math.min(...v);
+const medianOf = (v) => [...v].sort((a, b) => a - b)[Math.floor(v.length / 2)];
+const show = (v) => `best ${bestOf(v).toFixed(2)}, median ${medianOf(v).toFixed(2)} (${v.map((x) => x.toFixed(2)).join(' ')})`;
+
+/** `count` units through a pool of `workers` threads (1: in this thread), one onnxruntime thread each. */
+async function throughput(workers, units, settings) {
+  const pool = createUnitPool(workers);
+  // one unit outside the timing: sessions and worker start-up are paid once per run
+  await Promise.all(Array.from({ length: Math.max(1, pool.threads) }, (_, i) =>
+    pool.run({ key: { task: 'warm', promptIdx: i, layer: 0, head: 0 }, X: copy(units[i].X), strata: units[i].strata.slice(), settings })));
+  const by = {};
+  const cpu0 = process.cpuUsage();
+  const started = performance.now();
+  const job = (u, i) => pool.run({ key: { task: 'bench', promptIdx: i, layer: 0, head: 0 }, X: copy(u.X), strata: u.strata.slice(), settings });
+  // in this thread (1 worker) one unit after another, as poc analyze runs them; a pool queues them itself
+  const results = [];
+  if (pool.threads === 0) for (let i = 0; i < units.length; i++) results.push(await job(units[i], i));
+  else results.push(...await Promise.all(units.map(job)));
+  const wall = (performance.now() - started) / 1000;
+  const used = process.cpuUsage(cpu0);
+  const cpuPerUnit = (used.user + used.system) / 1e6 / units.length;
   await pool.close();
-  const perUnit = (performance.now() - t1) / 1000 / units.length;
-  console.log(`throughput with ${pool.threads} worker threads x 1 onnxruntime thread: ${perUnit.toFixed(2)} s/unit`);
-  const best = Math.min(perUnit, oneUnit);
-  console.log(`projected corpus (${CORPUS_UNITS} units): ${(best * CORPUS_UNITS / 3600).toFixed(1)} h on this machine`);
+  for (const r of results) for (const [k, v] of Object.entries(r.secondsBy ?? {})) by[k] = (by[k] ?? 0) + v;
+  const unitSeconds = results.reduce((s, r) => s + r.seconds, 0);
+  return { wall, perUnit: wall / units.length, cpuPerUnit, by, unitSeconds, bestK: results.map((r) => r.bestK), threads: Math.max(1, pool.threads) };
+}
 
-  // reference: scikit-learn sweep + scipy KDE on the same data (both cores through OpenBLAS)
+function copy(X) {
+  return { data: X.data.slice(), rows: X.rows, cols: X.cols };
+}
+
+export async function run() {
+  const cores = os.availableParallelism?.() ?? os.cpus().length;
+  const count = Math.max(Number(process.env.ANALYZE_BENCH_UNITS ?? 32), 2 * cores);
+  const reps = Number(process.env.ANALYZE_BENCH_REPS ?? 3);
+  const settings = { kMax: K_MAX, covariance: 'full', holdout: 0.2, alpha: 0.05, seed: 0, kernelThreads: 1 };
+  console.log(`data: planted overlapping 5-mixture units, ${N} x ${D} (4 strata), K 1..${K_MAX} full; load average at start ${os.loadavg().map((v) => v.toFixed(1)).join(' ')}`);
+
+  // 1. one-unit corpus, whole process, cold and warm cache, alternating with scikit-learn
   const dir = mkdtempSync(join(os.tmpdir(), 'bench-analyze-'));
   try {
-    const path = join(dir, 'x.f32');
-    writeFileSync(path, Buffer.from(plantedUnit(1).X.data.buffer));
-    const py = spawnSync('/usr/bin/python3', ['-c', PY, path], { encoding: 'utf8' });
-    if (py.status !== 0) { console.log(`reference failed: ${py.stderr}`); return; }
-    const ref = JSON.parse(py.stdout);
-    console.log(`reference (scikit-learn sweep + scipy KDE, no Student-t): sweep ${ref.sweep.toFixed(2)} s (best K ${ref.best_k}), KDE ${ref.kde.toFixed(2)} s`);
-    console.log(`ratio reference sweep / our sweep: ${(ref.sweep / times.sweep).toFixed(2)}x; reference (sweep + KDE) / our whole unit: ${((ref.sweep + ref.kde) / oneUnit).toFixed(2)}x`);
+    const unit = plantedUnit(1);
+    const corpus = join(dir, 'corpus');
+    await oneUnitCorpus(corpus, unit);
+    // scikit-learn fits the rows poc's unit trains on (same split, same seed derivation)
+    const split = stratifiedHoldout(unit.strata, settings.holdout, seedFrom(settings.seed, 'bench', 0, 0, 0));
+    const train = takeRows({ ...unit.X, data: Float32Array.from(unit.X.data) }, split.train);
+    const trainPath = join(dir, 'train.f32');
+    writeFileSync(trainPath, Buffer.from(train.data.buffer, train.data.byteOffset, train.data.byteLength));
+    const times = { cold: [], warm: [], sk: [] };
+    const cpu = { cold: [], warm: [], sk: [] };
+    let skBestK;
+    for (let r = 0; r < reps; r++) {
+      const cache = join(dir, `cache-${r}`);
+      const cold = pocAnalyze(corpus, join(dir, `cold-${r}`, 'report.md'), cache);
+      const sk = sklearnSweep(trainPath);
+      const warm = pocAnalyze(corpus, join(dir, `warm-${r}`, 'report.md'), cache);
+      times.cold.push(cold.seconds); cpu.cold.push(cold.cpu);
+      times.sk.push(sk.seconds); cpu.sk.push(sk.cpu);
+      times.warm.push(warm.seconds); cpu.warm.push(warm.cpu);
+      skBestK = sk.best_k;
+    }
+    console.log(`\`poc analyze\` on a one-unit corpus, whole process (${reps} alternating reps, seconds):`);
+    console.log(`  cold poc cache (KS power table simulated): ${show(times.cold)}`);
+    console.log(`  warm poc cache (table read):               ${show(times.warm)}`);
+    console.log(`  scikit-learn K = 1..${K_MAX} sweep of the unit's ${train.rows} training rows, fits alone (best K ${skBestK}): ${show(times.sk)}`);
+    console.log(`  CPU seconds (all threads; robust to other load): poc cold ${show(cpu.cold)}; warm ${show(cpu.warm)}; scikit-learn ${show(cpu.sk)}`);
+    console.log(`  ratio poc process / scikit-learn sweep, median vs median: wall cold ${(medianOf(times.cold) / medianOf(times.sk)).toFixed(2)}, warm ${(medianOf(times.warm) / medianOf(times.sk)).toFixed(2)}; ` +
+      `CPU cold ${(medianOf(cpu.cold) / medianOf(cpu.sk)).toFixed(2)}, warm ${(medianOf(cpu.warm) / medianOf(cpu.sk)).toFixed(2)} (goal <= 1)`);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+
+  // 2. throughput over `count` units on 1 worker and on `cores` workers, same units
+  const units = Array.from({ length: count }, (_, i) => plantedUnit(10 + i));
+  const runs = [];
+  for (const workers of cores > 1 ? [1, cores] : [1]) {
+    const t = await throughput(workers, units, settings);
+    runs.push(t);
+    const total = Object.values(t.by).reduce((s, v) => s + v, 0);
+    const parts = Object.entries(t.by).sort((a, b) => b[1] - a[1]).map(([k, v]) => `${k} ${(v / count).toFixed(3)}`).join(', ');
+    console.log(`${count} units on ${t.threads} worker(s) x 1 onnxruntime thread: wall ${t.wall.toFixed(1)} s = ${t.perUnit.toFixed(3)} s/unit, CPU ${t.cpuPerUnit.toFixed(3)} s/unit; ` +
+      `inside a unit (s, mean): ${parts}; outside the sweep ${((total - (t.by.sweep ?? 0)) / count).toFixed(3)}`);
+  }
+  const one = runs[0];
+  const many = runs[runs.length - 1];
+  if (runs.length > 1) {
+    const speedup = one.perUnit / many.perUnit;
+    console.log(`scaling: ${many.threads} workers ${speedup.toFixed(2)}x the 1-worker rate = ${(speedup / many.threads).toFixed(2)} x N (goal >= 0.8)`);
+  }
+  const hours = (many.perUnit * CORPUS_UNITS) / 3600;
+  const cpuHours = (many.cpuPerUnit * CORPUS_UNITS) / many.threads / 3600;
+  console.log(`projected corpus (${CORPUS_UNITS} units), ${many.threads} workers: ${hours.toFixed(2)} h at this run's wall rate (this load); ` +
+    `${cpuHours.toFixed(2)} h if the ${many.threads} cores were ours alone (CPU seconds per unit / ${many.threads}) (goal <= 4 h); ` +
+    `best K of the units: ${[...new Set(many.bestK)].sort().join('/')}`);
 }

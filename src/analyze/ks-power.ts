@@ -1,7 +1,7 @@
 import type { GmmParams, Matrix } from '../stats/types.js';
-import { meanAndCovariance } from '../stats/small-linalg.js';
 import { directionalPitTest, pitDirections } from '../stats/pit.js';
-import { createRng, type Rng } from '../util/rng.js';
+import { createKernels } from '../stats/kernels/index.js';
+import { createRng, seedFrom, type Rng } from '../util/rng.js';
 
 /**
  * The KS test's behaviour at the corpus's own sample size and dimension, on planted data:
@@ -17,28 +17,83 @@ export interface PowerRow {
   draws: number;
 }
 
-/** Runs `draws` draws of each planted scenario at n_train / n_test / d. */
-export function ksPowerTable(nTrain: number, nTest: number, d: number, alpha: number, draws: number, seed = 0): PowerRow[] {
-  const rng = createRng(seed);
-  const scenarios: Array<{ scenario: string; kind: 'pass' | 'reject'; gen: (n: number) => Float64Array }> = [
-    { scenario: 'Gaussian data, K=1 fit (correct)', kind: 'pass', gen: (n) => gaussian(rng, n, d) },
-    { scenario: 'Student-t(5) data, K=1 fit', kind: 'reject', gen: (n) => studentT(rng, n, d, 5) },
-    { scenario: 'Student-t(10) data, K=1 fit', kind: 'reject', gen: (n) => studentT(rng, n, d, 10) },
-    { scenario: '3 clusters 8 sd apart, K=1 fit', kind: 'reject', gen: (n) => clusters(rng, n, d, 8) },
-    { scenario: '3 clusters 25 sd apart, K=1 fit', kind: 'reject', gen: (n) => clusters(rng, n, d, 25) },
-  ];
-  return scenarios.map(({ scenario, kind, gen }) => {
-    let hits = 0;
-    for (let r = 0; r < draws; r++) {
-      const train: Matrix = { data: gen(nTrain), rows: nTrain, cols: d };
-      const test: Matrix = { data: gen(nTest), rows: nTest, cols: d };
-      const { mean, cov } = meanAndCovariance(train.data, nTrain, d, 0);
-      const fit: GmmParams = { k: 1, d, covariance: 'full', weights: Float64Array.of(1), means: mean, covariances: cov };
-      const p = directionalPitTest(fit, test, nTrain, pitDirections(fit, 16, seed + r)).pValue;
-      if ((p >= alpha) === (kind === 'pass')) hits++;
-    }
-    return { scenario, kind, pct: (100 * hits) / draws, draws };
-  });
+/** What the table depends on, and nothing else (the cache key). */
+export interface PowerParams {
+  nTrain: number;
+  nTest: number;
+  d: number;
+  alpha: number;
+  draws: number;
+  seed: number;
+}
+
+/**
+ * Bumped whenever a change would alter the table for the same parameters (scenarios, random
+ * stream, test): cached tables of another version are recomputed, never reused.
+ * 2: each (scenario, draw) has its own seeded stream, so draws can run on any thread.
+ */
+export const KS_POWER_VERSION = 2;
+
+/** The planted scenarios, in table order: a correct K=1 fit that should pass, then alternatives it should fail. */
+const SCENARIOS: Array<{ scenario: string; kind: 'pass' | 'reject'; gen: (rng: Rng, n: number, d: number) => Float64Array }> = [
+  { scenario: 'Gaussian data, K=1 fit (correct)', kind: 'pass', gen: (rng, n, d) => gaussian(rng, n, d) },
+  { scenario: 'Student-t(5) data, K=1 fit', kind: 'reject', gen: (rng, n, d) => studentT(rng, n, d, 5) },
+  { scenario: 'Student-t(10) data, K=1 fit', kind: 'reject', gen: (rng, n, d) => studentT(rng, n, d, 10) },
+  { scenario: '3 clusters 8 sd apart, K=1 fit', kind: 'reject', gen: (rng, n, d) => clusters(rng, n, d, 8) },
+  { scenario: '3 clusters 25 sd apart, K=1 fit', kind: 'reject', gen: (rng, n, d) => clusters(rng, n, d, 25) },
+];
+
+/** A slice of the simulation: draws [from, to) of one scenario (index into the table's rows). */
+export interface PowerChunk {
+  scenario: number;
+  from: number;
+  to: number;
+}
+
+/** The table's work cut into chunks of at most `size` draws (any order, any thread: each draw has its own seed). */
+export function powerChunks(draws: number, size = 5): PowerChunk[] {
+  const out: PowerChunk[] = [];
+  size = Math.max(1, size);
+  for (let scenario = 0; scenario < SCENARIOS.length; scenario++) {
+    for (let from = 0; from < draws; from += size) out.push({ scenario, from, to: Math.min(draws, from + size) });
+  }
+  return out;
+}
+
+/** The draws of one chunk: how many count as a hit (a pass for calibration, a rejection for power). */
+export async function runPowerChunk(p: PowerParams, chunk: PowerChunk, threads?: number): Promise<number> {
+  const { scenario, kind, gen } = SCENARIOS[chunk.scenario]!;
+  const { nTrain, nTest, d } = p;
+  const ones = new Float64Array(nTrain).fill(1);
+  let hits = 0;
+  for (let r = chunk.from; r < chunk.to; r++) {
+    const rng = createRng(seedFrom(p.seed, 'ks-power', scenario, r));
+    const trainData = gen(rng, nTrain, d);
+    const test: Matrix = { data: gen(rng, nTest, d), rows: nTest, cols: d };
+    // the n x d x d covariance is the costly step (JS took ~80 ms a draw at 3277 x 128): float64 onnxruntime
+    const { means: mean, scatter: cov } = await createKernels(trainData, nTrain, d, { precision: 'float64', threads }).weightedMoments(ones, Float64Array.of(nTrain), 1);
+    for (let t = 0; t < cov.length; t++) cov[t]! /= nTrain;
+    const fit: GmmParams = { k: 1, d, covariance: 'full', weights: Float64Array.of(1), means: mean, covariances: cov };
+    const pValue = directionalPitTest(fit, test, nTrain, pitDirections(fit, 16, p.seed + r)).pValue;
+    if ((pValue >= p.alpha) === (kind === 'pass')) hits++;
+  }
+  return hits;
+}
+
+/** The table's rows from the hits of every chunk of powerChunks(p.draws, ...). */
+export function powerRows(p: PowerParams, chunks: PowerChunk[], hits: number[]): PowerRow[] {
+  const byScenario = new Array<number>(SCENARIOS.length).fill(0);
+  chunks.forEach((c, i) => { byScenario[c.scenario]! += hits[i]!; });
+  return SCENARIOS.map(({ scenario, kind }, i) => ({ scenario, kind, pct: (100 * byScenario[i]!) / p.draws, draws: p.draws }));
+}
+
+/** Runs `draws` draws of each planted scenario at n_train / n_test / d in this thread (threads: onnxruntime threads for the covariances). */
+export async function ksPowerTable(nTrain: number, nTest: number, d: number, alpha: number, draws: number, seed = 0, threads?: number): Promise<PowerRow[]> {
+  const p: PowerParams = { nTrain, nTest, d, alpha, draws, seed };
+  const chunks = powerChunks(draws, draws);
+  const hits: number[] = [];
+  for (const c of chunks) hits.push(await runPowerChunk(p, c, threads));
+  return powerRows(p, chunks, hits);
 }
 
 function gaussian(rng: Rng, n: number, d: number): Float64Array {

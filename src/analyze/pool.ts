@@ -3,7 +3,8 @@ import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import type { Matrix } from '../stats/types.js';
 import { analyzeUnit, type UnitKey, type UnitResult, type UnitSettings } from './unit.js';
-import type { WorkerRequest } from './worker.js';
+import { runPowerChunk, type PowerChunk, type PowerParams } from './ks-power.js';
+import type { PowerRequest, WorkerRequest } from './worker.js';
 
 /**
  * Runs units on worker threads (one unit per worker at a time), or in this thread when one
@@ -21,6 +22,8 @@ export interface UnitPool {
   /** worker threads actually started (0 = in this thread) */
   readonly threads: number;
   run(job: UnitJob): Promise<UnitResult>;
+  /** one chunk of the KS power table's draws on a free worker (onnxruntime on `threads`); resolves with its hits */
+  runPower(params: PowerParams, chunk: PowerChunk, threads: number): Promise<number>;
   close(): Promise<void>;
 }
 
@@ -32,17 +35,18 @@ export function createUnitPool(threads: number): UnitPool {
     return {
       threads: 0,
       run: (job) => analyzeUnit(job.X, job.strata, job.key, job.settings),
+      runPower: (params, chunk, threads) => runPowerChunk(params, chunk, threads),
       close: async () => {},
     };
   }
   const idle: Worker[] = [];
   const waiting: Array<(w: Worker) => void> = [];
-  const pending = new Map<number, { resolve: (r: UnitResult) => void; reject: (e: Error) => void; worker: Worker }>();
+  const pending = new Map<number, { resolve: (r: never) => void; reject: (e: Error) => void; worker: Worker }>();
   let nextId = 0;
   const all: Worker[] = [];
   for (let i = 0; i < threads; i++) {
     const w = new Worker(workerUrl);
-    w.on('message', (msg: { id: number; result?: UnitResult; error?: string }) => {
+    w.on('message', (msg: { id: number; result?: never; error?: string }) => {
       const p = pending.get(msg.id);
       if (!p) return;
       pending.delete(msg.id);
@@ -65,16 +69,23 @@ export function createUnitPool(threads: number): UnitPool {
     const w = idle.pop();
     return w ?? new Promise<Worker>((resolve) => waiting.push(resolve));
   }
+  /** Posts one request to a free worker and resolves with its result. */
+  async function post<T>(make: (id: number) => WorkerRequest | PowerRequest, transfer: ArrayBuffer[]): Promise<T> {
+    const w = await acquire();
+    const id = nextId++;
+    return new Promise<T>((resolve, reject) => {
+      pending.set(id, { resolve: resolve as (r: never) => void, reject, worker: w });
+      w.postMessage(make(id), transfer);
+    });
+  }
   return {
     threads,
-    async run(job) {
-      const w = await acquire();
-      const id = nextId++;
-      const req: WorkerRequest = { id, key: job.key, data: job.X.data, rows: job.X.rows, cols: job.X.cols, strata: job.strata, settings: job.settings };
-      return new Promise<UnitResult>((resolve, reject) => {
-        pending.set(id, { resolve, reject, worker: w });
-        w.postMessage(req, [req.data.buffer as ArrayBuffer, req.strata.buffer as ArrayBuffer]);
-      });
+    run(job) {
+      return post<UnitResult>((id) => ({ id, key: job.key, data: job.X.data, rows: job.X.rows, cols: job.X.cols, strata: job.strata, settings: job.settings }),
+        [job.X.data.buffer as ArrayBuffer, job.strata.buffer as ArrayBuffer]);
+    },
+    runPower(params, chunk, kernelThreads) {
+      return post<number>((id) => ({ id, power: { params, chunk, threads: kernelThreads } }), []);
     },
     async close() {
       await Promise.all(all.map((w) => w.terminate()));

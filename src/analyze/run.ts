@@ -9,6 +9,9 @@ import { createUnitPool } from './pool.js';
 import { createProgress } from './progress.js';
 import { openUnitsCsv, readUnitsCsv, unitId } from './units-csv.js';
 import type { UnitResult, UnitSettings } from './unit.js';
+import { powerChunks, powerRows, type PowerParams } from './ks-power.js';
+import { readPowerTable, storePowerTable } from './ks-power-cache.js';
+import { stratifiedHoldout } from '../stats/split.js';
 import { writeReport, type ReportSettings } from '../report/index.js';
 
 /** Options of `poc analyze` (see its --help). */
@@ -102,12 +105,16 @@ export async function runAnalysis(opts: AnalyzeOptions): Promise<AnalyzeResult> 
   });
   const limit = Math.min(todo.length, opts.maxUnits ?? Infinity);
   const threads = Math.max(1, opts.threads ?? os.availableParallelism?.() ?? os.cpus().length);
-  const pool = createUnitPool(Math.min(threads, Math.max(limit, 1)));
+  // the report's KS power table, when not cached, is simulated on the pool beside the units
+  // (a few seconds of CPU at 4096 x 128 that would otherwise follow the last unit)
+  const power = limit > 0 && threads > 1 ? plannedPowerTable(plan.files[todo[0]!.fileIdx]!, opts, plan.groupSize) : undefined;
+  const pool = createUnitPool(Math.min(threads, Math.max(limit + (power ? 1 : 0), 1)));
   // cores are shared: each worker's onnxruntime gets its slice (all of them when running in this thread)
   settings.kernelThreads = Math.max(1, Math.floor(threads / Math.max(pool.threads, 1)));
   const progress = createProgress(limit, opts.progressStream === undefined ? process.stderr : opts.progressStream ?? { write: () => true }, opts.progressStream === null);
   const bad: BadFile[] = [...plan.bad];
   let analysed = 0;
+  let powerJob: Promise<void> | undefined;
   try {
     const inFlight = new Set<Promise<void>>();
     let firstError: unknown;
@@ -133,6 +140,8 @@ export async function runAnalysis(opts: AnalyzeOptions): Promise<AnalyzeResult> 
             }, (err: unknown) => { firstError ??= err; });
             const tracked: Promise<void> = job.finally(() => inFlight.delete(tracked));
             inFlight.add(tracked);
+            // after the first unit, so a short run starts on its units and the table fills the gaps
+            powerJob ??= power && pool.threads > 1 ? simulateOnPool(pool, power) : Promise.resolve();
             // bounded look-ahead: at most two units per thread wait in memory
             if (inFlight.size >= 2 * Math.max(pool.threads, 1)) await Promise.race(inFlight);
           }
@@ -149,6 +158,7 @@ export async function runAnalysis(opts: AnalyzeOptions): Promise<AnalyzeResult> 
     }
     await Promise.all(inFlight);
     if (firstError !== undefined) throw firstError;
+    if (!opts.signal?.aborted) await powerJob;
     if (opts.signal?.aborted) {
       throw new UserError(`interrupted after ${analysed} unit(s), all written to ${unitsCsv}; run the same command again to resume`);
     }
@@ -168,6 +178,33 @@ export async function runAnalysis(opts: AnalyzeOptions): Promise<AnalyzeResult> 
     unitsCsv, report: out, figures: report.figures, unitsPlanned: planned, unitsAnalysed: analysed, unitsSkipped: skipped,
     badFiles: bad, workerThreads: pool.threads, seconds: (performance.now() - started) / 1000,
   };
+}
+
+/**
+ * The power table the report will ask for, if it is not cached: its shape is that of every
+ * unit of a corpus file (rows split by the same stratified holdout), so it is known before
+ * any unit runs. A corpus of mixed shapes may ask the report for another; it is then simulated there.
+ */
+function plannedPowerTable(file: { nQHeads: number; tSub: number; headDim: number }, opts: AnalyzeOptions, groupSize: number): PowerParams | undefined {
+  const draws = opts.powerDraws ?? 20;
+  if (draws <= 0) return undefined;
+  const perUnit = opts.granularity === 'kv' ? groupSize : 1;
+  const strata = new Int32Array(perUnit * file.tSub);
+  for (let h = 0; h < perUnit; h++) strata.fill(h, h * file.tSub, (h + 1) * file.tSub);
+  const nTest = stratifiedHoldout(strata, opts.holdout, 0).test.length;
+  const p: PowerParams = { nTrain: strata.length - nTest, nTest, d: file.headDim, alpha: opts.alpha, draws, seed: opts.seed };
+  return readPowerTable(p) ? undefined : p;
+}
+
+/** Runs the table's chunks on the pool's free workers and caches the result; a failure leaves it to the report. */
+async function simulateOnPool(pool: ReturnType<typeof createUnitPool>, p: PowerParams): Promise<void> {
+  const chunks = powerChunks(p.draws);
+  try {
+    const hits = await Promise.all(chunks.map((c) => pool.runPower(p, c, 1)));
+    storePowerTable(p, powerRows(p, chunks, hits));
+  } catch {
+    // the report simulates it itself
+  }
 }
 
 /** Path of the settings record kept beside a units csv. */

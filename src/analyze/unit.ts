@@ -62,6 +62,23 @@ export interface UnitResult extends UnitKey {
   seconds: number;
   /** 'ok', or why this unit has no statistics (e.g. NaN in the data) */
   status: string;
+  /** seconds per statistic (split, sweep, gmmLogPdf, kde, studentT, pit, modes), for benchmarks; not in the CSV */
+  secondsBy?: Partial<Record<Statistic, number>>;
+}
+
+/** The steps of a unit timed separately in UnitResult.secondsBy. */
+export type Statistic = 'split' | 'sweep' | 'gmmLogPdf' | 'kde' | 'studentT' | 'pit' | 'modes';
+
+/** A stopwatch that adds each step's seconds to `into`. */
+function stopwatch(into: Partial<Record<Statistic, number>>): <T>(step: Statistic, run: () => T) => T {
+  return (step, run) => {
+    const t = performance.now();
+    const add = () => { into[step] = (into[step] ?? 0) + (performance.now() - t) / 1000; };
+    const out = run();
+    if (out instanceof Promise) return out.finally(add) as typeof out;
+    add();
+    return out;
+  };
 }
 
 /** Bins of the PIT histogram kept per unit (for the report's PIT figure). */
@@ -72,16 +89,19 @@ export async function analyzeUnit(
   X: Matrix, strata: ArrayLike<number>, key: UnitKey, settings: UnitSettings, engine: FitEngine = createEngine({ threads: settings.kernelThreads }),
 ): Promise<UnitResult> {
   const started = performance.now();
+  const secondsBy: Partial<Record<Statistic, number>> = {};
+  const timed = stopwatch(secondsBy);
   const unitSeed = seedFrom(settings.seed, key.task, key.promptIdx, key.layer, key.head);
-  const { train: trainIdx, test: testIdx } = stratifiedHoldout(strata, settings.holdout, unitSeed);
-  const train = takeRows(X, trainIdx);
-  const test = takeRows(X, testIdx);
+  const { train, test } = timed('split', () => {
+    const { train: trainIdx, test: testIdx } = stratifiedHoldout(strata, settings.holdout, unitSeed);
+    return { train: takeRows(X, trainIdx), test: takeRows(X, testIdx) };
+  });
   const base = emptyResult(key, train.rows, test.rows, X.cols);
   const bad = firstNonFinite(X);
   if (bad !== undefined) return { ...base, status: `non-finite value in row ${bad}`, seconds: elapsed(started) };
 
   try {
-    return await fullStatistics(train, test, base, settings, engine, unitSeed, started);
+    return { ...await fullStatistics(train, test, base, settings, engine, unitSeed, timed), seconds: elapsed(started), secondsBy };
   } catch (err) {
     // degenerate data the engine refuses (duplicate rows, a constant dimension): a reported failure for this unit
     return { ...base, status: `fit failed: ${(err as Error).message}`, seconds: elapsed(started) };
@@ -89,24 +109,26 @@ export async function analyzeUnit(
 }
 
 async function fullStatistics(
-  train: Matrix, test: Matrix, base: UnitResult, settings: UnitSettings, engine: FitEngine, unitSeed: number, started: number,
+  train: Matrix, test: Matrix, base: UnitResult, settings: UnitSettings, engine: FitEngine, unitSeed: number,
+  timed: ReturnType<typeof stopwatch>,
 ): Promise<UnitResult> {
-  const fits: GmmFit[] = await engine.sweep(train, { kMax: settings.kMax, covariance: settings.covariance, seed: unitSeed });
+  const fits: GmmFit[] = await timed('sweep', () => engine.sweep(train, { kMax: settings.kMax, covariance: settings.covariance, seed: unitSeed }));
   let best = fits[0]!;
   for (const f of fits) if (f.bic < best.bic) best = f;
   const k1 = fits[0]!;
-  const llK1 = mean(await engine.logPdf(k1, test));
-  const llGmm = best === k1 ? llK1 : mean(await engine.logPdf(best, test));
-  const kde = await kdeLogPdf(train, test, { precision: 'float64', threads: settings.kernelThreads });
+  const llK1 = mean(await timed('gmmLogPdf', () => engine.logPdf(k1, test)));
+  const llGmm = best === k1 ? llK1 : mean(await timed('gmmLogPdf', () => engine.logPdf(best, test)));
+  const kde = await timed('kde', () => kdeLogPdf(train, test, { precision: 'float64', threads: settings.kernelThreads }));
   let tStats = { ll: NaN, bic: NaN, dof: NaN };
   try {
-    const t = await engine.fitT(train);
-    tStats = { ll: mean(await engine.tLogPdf(t.params, test)), bic: t.bic, dof: t.params.dof };
+    tStats = await timed('studentT', async () => {
+      const t = await engine.fitT(train);
+      return { ll: mean(await engine.tLogPdf(t.params, test)), bic: t.bic, dof: t.params.dof };
+    });
   } catch {
     // a singular scatter leaves the t columns empty; the GMM columns still stand
   }
-  const directions = pitDirections(best, settings.pitDirections ?? 16, unitSeed);
-  const pit = directionalPitTest(best, test, train.rows, directions);
+  const pit = timed('pit', () => directionalPitTest(best, test, train.rows, pitDirections(best, settings.pitDirections ?? 16, unitSeed)));
   const pitHist = new Array<number>(PIT_BINS).fill(0);
   for (const u of pit.worstPit) pitHist[Math.min(PIT_BINS - 1, Math.floor(u * PIT_BINS))]!++;
   return {
@@ -124,10 +146,9 @@ async function fullStatistics(
     bicBest: best.bic,
     bicT: tStats.bic,
     tDof: tStats.dof,
-    nModes: countModes(best).nModes,
+    nModes: timed('modes', () => countModes(best).nModes),
     bicByK: fits.map((f) => f.bic),
     pitHist,
-    seconds: elapsed(started),
     status: 'ok',
   };
 }

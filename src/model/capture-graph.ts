@@ -1,7 +1,6 @@
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { access, constants, mkdir, readdir, readFile, realpath, rename, rm, writeFile } from 'node:fs/promises';
-import { homedir } from 'node:os';
 import { basename, dirname, join, resolve } from 'node:path';
 import { fromBinary, toBinary } from '@bufbuild/protobuf';
 import { ModelProtoSchema, TensorProto_DataLocation, TensorProto_DataType, type ModelProto } from 'onnx-buf';
@@ -10,6 +9,7 @@ import { geometryOf, readModelConfig, type ModelGeometry } from './config.js';
 import { rewriteForCapture, SURGERY_VERSION, type SurgeryOptions, type SurgeryStats } from './capture-surgery.js';
 import { LOOP_GRAPH_VERSION, rewriteForLoop } from './loop-graph.js';
 import { tempSuffix } from '../util/temp-name.js';
+import { pocCacheDir } from '../util/cache-dir.js';
 
 /** Where a capture graph is, whether it came from the cache, and what the rewrite did. */
 export interface CaptureGraph {
@@ -56,7 +56,7 @@ export async function findOnnxFile(modelDir: string): Promise<string> {
 
 /** Default cache folder for capture graphs when the model folder is read-only. */
 export function captureCacheDir(): string {
-  return process.env.POC_CACHE ?? join(homedir(), '.cache', 'poc');
+  return pocCacheDir();
 }
 
 /** Parse an .onnx file's graph only (external weights stay on disk, unread). */

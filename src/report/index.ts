@@ -1,7 +1,8 @@
 import { mkdirSync, writeFileSync, renameSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import type { UnitResult } from '../analyze/unit.js';
-import { ksPowerTable, type PowerRow } from '../analyze/ks-power.js';
+import type { PowerRow } from '../analyze/ks-power.js';
+import { cachedPowerTable } from '../analyze/ks-power-cache.js';
 import { aggregate, median } from './aggregate.js';
 import { buildFigures } from './figures.js';
 import { renderMarkdown } from './markdown.js';
@@ -50,7 +51,7 @@ export async function writeReport(out: string, rows: UnitResult[], settings: Rep
       d: Math.round(median(agg.ok.map((r) => r.dim).filter(Number.isFinite))),
     };
     if (Number.isFinite(powerShape.d) && powerShape.d > 0) {
-      power = ksPowerTable(powerShape.nTrain, powerShape.nTest, powerShape.d, settings.alpha ?? 0.05, draws, settings.seed ?? 0);
+      power = (await cachedPowerTable({ ...powerShape, alpha: settings.alpha ?? 0.05, draws, seed: settings.seed ?? 0 })).rows;
     }
   }
   const { powerDraws: _unused, ...echo } = settings;

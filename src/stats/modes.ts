@@ -1,5 +1,6 @@
 import type { GmmParams } from './types.js';
-import { backSolve, cholesky, forwardSolve, logDetFromCholesky } from './small-linalg.js';
+import { backSolve, forwardSolve, logDetFromCholesky } from './small-linalg.js';
+import { choleskyWasm as cholesky, precisionCholeskyWasm } from './wasm/linalg.js';
 
 /**
  * Number of modes of a fitted Gaussian mixture, so "K components" and "K modes" are told
@@ -54,14 +55,17 @@ function componentPieces(p: GmmParams, c: number): Piece {
   else for (let j = 0; j < d; j++) cov[j * d + j] = p.covariances[c * d + j]!;
   const L = cholesky(cov, d);
   if (!L) throw new Error(`component ${c} has a singular covariance`);
+  // Sigma^-1 = U U^T with U = L^-T upper triangular (the engine's precision factor, WebAssembly)
+  const U = precisionCholeskyWasm(cov, d)?.U;
+  if (!U) throw new Error(`component ${c} has a singular covariance`);
   const precision = new Float64Array(d * d);
-  const e = new Float64Array(d), y = new Float64Array(d), x = new Float64Array(d);
-  for (let j = 0; j < d; j++) {
-    e.fill(0);
-    e[j] = 1;
-    forwardSolve(L, d, e, y);
-    backSolve(L, d, y, x);
-    for (let i = 0; i < d; i++) precision[i * d + j] = x[i]!;
+  for (let i = 0; i < d; i++) {
+    for (let j = 0; j <= i; j++) {
+      let s = 0;
+      for (let m = i; m < d; m++) s += U[i * d + m]! * U[j * d + m]!;
+      precision[i * d + j] = s;
+      precision[j * d + i] = s;
+    }
   }
   const mean = p.means.slice(c * d, (c + 1) * d);
   const precisionMean = new Float64Array(d);

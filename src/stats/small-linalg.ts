@@ -41,8 +41,21 @@ export function meanAndCovariance(data: ArrayLike<number>, n: number, d: number,
   for (let i = 0; i < n; i++) for (let j = 0; j < d; j++) mean[j]! += data[i * d + j]!;
   for (let j = 0; j < d; j++) mean[j]! /= n;
   const cov = new Float64Array(d * d);
-  const row = new Float64Array(d);
-  for (let i = 0; i < n; i++) {
+  const row = new Float64Array(d), next = new Float64Array(d);
+  // two rows per pass over the triangle: half the loads and stores of cov, the loop's main cost
+  let i = 0;
+  for (; i + 1 < n; i += 2) {
+    for (let j = 0; j < d; j++) {
+      row[j] = data[i * d + j]! - mean[j]!;
+      next[j] = data[(i + 1) * d + j]! - mean[j]!;
+    }
+    for (let a = 0; a < d; a++) {
+      const ra = row[a]!, na = next[a]!;
+      const base = a * d;
+      for (let b = 0; b <= a; b++) cov[base + b]! += ra * row[b]! + na * next[b]!;
+    }
+  }
+  for (; i < n; i++) {
     for (let j = 0; j < d; j++) row[j] = data[i * d + j]! - mean[j]!;
     for (let a = 0; a < d; a++) {
       const ra = row[a]!;

@@ -15,6 +15,7 @@ const N_UNITS = 4 * LAYER_TRUTH.length * SYN_DIMS.nKvHeads; // prompts x layers 
 let root: string;
 let corpus: string;
 let single: UnitResult[];
+let savedCache: string | undefined;
 
 function opts(over: Partial<AnalyzeOptions>): AnalyzeOptions {
   return {
@@ -30,6 +31,9 @@ function byUnit(rows: UnitResult[]): Map<string, Omit<UnitResult, 'seconds'>> {
 
 beforeAll(async () => {
   root = mkdtempSync(join(os.tmpdir(), 'poc-analyze-'));
+  // the report's KS power table is cached there: keep it out of the user's cache
+  savedCache = process.env.POC_CACHE;
+  process.env.POC_CACHE = join(root, 'poc-cache');
   corpus = join(root, 'corpus');
   mkdirSync(corpus);
   await writeSyntheticCorpus(corpus, TASKS);
@@ -37,7 +41,11 @@ beforeAll(async () => {
   single = readUnitsCsv(r.unitsCsv);
 });
 
-afterAll(() => rmSync(root, { recursive: true, force: true }));
+afterAll(() => {
+  if (savedCache === undefined) delete process.env.POC_CACHE;
+  else process.env.POC_CACHE = savedCache;
+  rmSync(root, { recursive: true, force: true });
+});
 
 describe('analyze on a planted corpus', () => {
   it('writes one row per (layer, kv head, prompt) with the contract columns, and a report with figures', () => {

@@ -32,7 +32,11 @@ describe('analyzeUnit', () => {
     const strata = Int32Array.from({ length: 400 }, (_, i) => i % 4);
     const a = await analyzeUnit(X, strata, KEY, SETTINGS);
     const b = await analyzeUnit(X, strata, KEY, SETTINGS);
-    expect({ ...a, seconds: 0 }).toEqual({ ...b, seconds: 0 });
+    expect({ ...a, seconds: 0, secondsBy: {} }).toEqual({ ...b, seconds: 0, secondsBy: {} });
+    // every statistic was timed, and the steps fit in the unit's time
+    const steps = Object.values(a.secondsBy ?? {});
+    expect(Object.keys(a.secondsBy ?? {}).sort()).toEqual(['gmmLogPdf', 'kde', 'modes', 'pit', 'split', 'studentT', 'sweep']);
+    expect(steps.reduce((s, v) => s + v, 0)).toBeLessThanOrEqual(a.seconds + 1e-9);
     expect(a.nTest).toBe(100); // 25 % of each of the 4 strata
     expect(a.bicByK.length).toBe(3);
     for (const v of [a.deltaBicK1, a.ksStat, a.ksP, a.llTestK1, a.llTestGmm, a.llTestKde, a.llTestT, a.bicT, a.tDof]) expect(Number.isFinite(v)).toBe(true);

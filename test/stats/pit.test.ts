@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { directionalPitTest, mixturePit, pitDirections } from '../../src/stats/pit.js';
+import { directionalPitTest, mixturePit, pitDirections, principalAxes } from '../../src/stats/pit.js';
+import { kolmogorovSf, ksStatisticUniform } from '../../src/stats/ks.js';
 import { normalCdf } from '../../src/stats/normal.js';
 import { meanAndCovariance } from '../../src/stats/small-linalg.js';
 import { createRng, type Rng } from '../../src/util/rng.js';
@@ -128,5 +129,35 @@ describe('pit', () => {
     expect(rejectMix).toBeGreaterThanOrEqual(draws - 1);
     // the correctly specified K=3 fit to the same data passes
     expect(passMix3).toBeGreaterThanOrEqual(draws - 1);
+  });
+
+  it('takes the smallest p-value over every direction (Bonferroni), though it computes only the candidates', () => {
+    // the test skips the exact p-value of a direction whose statistic is not a new maximum at its
+    // sample size; a brute-force pass computing every direction's p-value must agree exactly
+    const rng = createRng(77);
+    for (const [k, sep] of [[1, 0], [3, 6]] as const) {
+      const labels = Int32Array.from({ length: N_TRAIN + N_TEST }, () => rng.int(3));
+      const centres = [0, 1, 2].map(() => Float64Array.from({ length: D }, () => (sep * (rng.next() - 0.5)) / Math.sqrt(D) * 4));
+      const X = draw(rng, N_TRAIN + N_TEST, dimensionScales(rng), { dof: 8, offsets: (i) => centres[labels[i]!]! });
+      const { train, test } = split(X);
+      const fit = mleFit(train, k === 1 ? new Int32Array(N_TRAIN) : labels.subarray(0, N_TRAIN), k);
+      const dirs = pitDirections(fit, 16, 5);
+      const res = directionalPitTest(fit, test, N_TRAIN, dirs);
+      const eff = (m: number) => Math.floor((N_TRAIN * m) / (N_TRAIN + m));
+      let minP = Infinity, stat = NaN, count = 0;
+      const visit = (u: Float64Array, rows: Matrix) => {
+        const s = ksStatisticUniform(mixturePit(fit, rows, u));
+        const p = kolmogorovSf(eff(rows.rows), s);
+        count++;
+        if (p < minP) { minP = p; stat = s; }
+      };
+      for (let r = 0; r < dirs.rows; r++) visit(dirs.data.slice(r * D, (r + 1) * D) as Float64Array, test);
+      const even = { data: new Float64Array(410 * D), rows: 410, cols: D }, odd = { data: new Float64Array(409 * D), rows: 409, cols: D };
+      for (let i = 0; i < N_TEST; i++) (i % 2 ? odd : even).data.set(test.data.subarray(i * D, (i + 1) * D), Math.floor(i / 2) * D);
+      for (const u of principalAxes(even, 4)) visit(u, odd);
+      expect(res.nDirections).toBe(count);
+      expect(res.ksStat).toBe(stat);
+      expect(res.pValue).toBe(Math.min(1, minP * count));
+    }
   });
 });

@@ -164,25 +164,53 @@ function toF64(a: ort.Tensor['data']): Float64Array {
   return a instanceof Float64Array ? a : Float64Array.from(a as Float32Array);
 }
 
+/**
+ * Columns from..from+width of every row of src (row length srcCols) into dst (row length
+ * width, or width + 1 with a trailing 1): one native typed-array copy per row, which also
+ * converts float64 to float32 (element loops over the two array types ran ~10x slower).
+ */
+function copyColumns(src: Float32Array | Float64Array, srcCols: number, from: number, width: number, dst: Float32Array | Float64Array, ones: boolean): void {
+  const n = src.length / srcCols;
+  const dstCols = ones ? width + 1 : width;
+  for (let i = 0; i < n; i++) {
+    dst.set(src.subarray(i * srcCols + from, i * srcCols + from + width), i * dstCols);
+    if (ones) dst[i * dstCols + width] = 1;
+  }
+}
+
 /** Binds the onnxruntime kernels to X [n, d] (converted to the graph's precision once). */
 export function createOrtKernels(X: Float32Array | Float64Array, n: number, d: number, opts: KernelOptions = {}): DataKernels {
   const elem: ElemType = opts.precision ?? 'float32';
   const threads = opts.threads ?? os.cpus().length;
   const providers = opts.executionProviders ?? ['cpu'];
   const xa = elem === 'float32' ? new Float32Array(n * (d + 1)) : new Float64Array(n * (d + 1));
-  for (let i = 0; i < n; i++) {
-    for (let j = 0; j < d; j++) xa[i * (d + 1) + j] = X[i * d + j];
-    xa[i * (d + 1) + d] = 1;
-  }
+  copyColumns(X, d, 0, d, xa, true);
   const xTensor = new ort.Tensor(elem, xa, [n, d + 1]);
   const eCuts = columnBlocks(d, E_BLOCKS);
   const mCuts = columnBlocks(d, M_BLOCKS);
   const alloc = (len: number) => (elem === 'float32' ? new Float32Array(len) : new Float64Array(len));
-  // the blocked products' fixed inputs, made once per data matrix (about 5 copies of X)
-  let blockInputs: { prefixes: ort.Tensor[]; columns: ort.Tensor[]; suffixesT: ort.Tensor[] } | undefined;
-  const blocks = () => {
-    if (blockInputs) return blockInputs;
+  // the blocked products' fixed inputs, each set made once per data matrix on first use: the
+  // E-step's prefixes (about 3.5 copies of X) and the dense M-step's columns and X^T (2 copies);
+  // a matrix only evaluated (test rows) or only summed (KDE, Student-t) never makes the other
+  let prefixInputs: ort.Tensor[] | undefined;
+  const eBlocks = () => {
+    if (prefixInputs) return prefixInputs;
     const prefixes: ort.Tensor[] = [];
+    for (let b = 0; b + 1 < eCuts.length; b++) {
+      // [x_{<e} | 1] as [n, e+1]; the last block is Xa itself
+      const e = eCuts[b + 1];
+      if (e === d) prefixes.push(xTensor);
+      else {
+        const p = alloc(n * (e + 1));
+        copyColumns(xa, d + 1, 0, e, p, true);
+        prefixes.push(new ort.Tensor(elem, p, [n, e + 1]));
+      }
+    }
+    return (prefixInputs = prefixes);
+  };
+  let momentInputs: { columns: ort.Tensor[]; suffixesT: ort.Tensor[] } | undefined;
+  const mBlocks = () => {
+    if (momentInputs) return momentInputs;
     const columns: ort.Tensor[] = [];
     const suffixesT: ort.Tensor[] = [];
     // X^T once, in 32 x 32 tiles (a plain strided loop misses the cache on every write); the
@@ -193,33 +221,30 @@ export function createOrtKernels(X: Float32Array | Float64Array, n: number, d: n
       for (let a0 = 0; a0 < d; a0 += TILE) {
         const i1 = Math.min(n, i0 + TILE);
         const a1 = Math.min(d, a0 + TILE);
-        for (let i = i0; i < i1; i++) for (let a = a0; a < a1; a++) xt[a * n + i] = X[i * d + a];
-      }
-    }
-    for (let b = 0; b + 1 < eCuts.length; b++) {
-      // [x_{<e} | 1] as [n, e+1]; the last block is Xa itself
-      const e = eCuts[b + 1];
-      if (e === d) prefixes.push(xTensor);
-      else {
-        const p = alloc(n * (e + 1));
-        for (let i = 0; i < n; i++) {
-          for (let j = 0; j < e; j++) p[i * (e + 1) + j] = X[i * d + j];
-          p[i * (e + 1) + e] = 1;
-        }
-        prefixes.push(new ort.Tensor(elem, p, [n, e + 1]));
+        for (let i = i0; i < i1; i++) for (let a = a0; a < a1; a++) xt[a * n + i] = xa[i * (d + 1) + a];
       }
     }
     for (let b = 0; b + 1 < mCuts.length; b++) {
       const w = mCuts[b + 1] - mCuts[b];
       const c = alloc(n * w);
-      for (let i = 0; i < n; i++) for (let j = 0; j < w; j++) c[i * w + j] = X[i * d + mCuts[b] + j];
+      copyColumns(xa, d + 1, mCuts[b], w, c, false);
       columns.push(new ort.Tensor(elem, c, [n, w]));
       suffixesT.push(new ort.Tensor(elem, xt.subarray(mCuts[b] * n), [d - mCuts[b], n]));
     }
-    return (blockInputs = { prefixes, columns, suffixesT });
+    return (momentInputs = { columns, suffixesT });
   };
-  const rowNorms = new Float64Array(n);
-  for (let i = 0; i < n; i++) for (let j = 0; j < d; j++) rowNorms[i] += X[i * d + j] ** 2;
+  // |x_i|^2 for k-means only: made on its first step
+  let rowNormsCache: Float64Array | undefined;
+  const rowNorms = () => {
+    if (rowNormsCache) return rowNormsCache;
+    rowNormsCache = new Float64Array(n);
+    for (let i = 0; i < n; i++) {
+      let s = 0;
+      for (let j = 0; j < d; j++) s += X[i * d + j] * X[i * d + j];
+      rowNormsCache[i] = s;
+    }
+    return rowNormsCache;
+  };
   // the narrow products (k-means, diag covariance) do ~10 MFLOP per call: a thread pool
   // costs more in wake-ups than it saves
   const narrow = (kind: GraphKind) => kind === 'kmeans' || kind === 'crossdot' || kind === 'sums';
@@ -258,11 +283,10 @@ export function createOrtKernels(X: Float32Array | Float64Array, n: number, d: n
         const ri = R[i * k + c];
         if (!(ri > NEGLIGIBLE_RESPONSIBILITY)) continue;
         r[row] = ri;
-        for (let j = 0; j < d; j++) {
-          const v = X[i * d + j];
-          G[row * d + j] = v;
-          first[j] += ri * v;
-        }
+        // the rows in the graph's precision by a native copy; the first moments from float64 X
+        G.set(xa.subarray(i * (d + 1), i * (d + 1) + d), row * d);
+        const base = i * d;
+        for (let j = 0; j < d; j++) first[j] += ri * X[base + j];
         row++;
       }
       for (let j = 0; j < d; j++) means[c * d + j] = first[j] / sumR[c];
@@ -300,7 +324,7 @@ export function createOrtKernels(X: Float32Array | Float64Array, n: number, d: n
     d,
     async mahalanobis(W, b, k) {
       const s = await get('mahalanobis');
-      const { prefixes } = blocks();
+      const prefixes = eBlocks();
       const m = k * d;
       const feeds: Record<string, ort.Tensor> = {};
       for (let blk = 0; blk + 1 < eCuts.length; blk++) {
@@ -342,7 +366,7 @@ export function createOrtKernels(X: Float32Array | Float64Array, n: number, d: n
       }
       const mu = toElem(means, elem); // the centre the graph subtracts, in its precision
       const s = await get('moments');
-      const { columns, suffixesT } = blocks();
+      const { columns, suffixesT } = mBlocks();
       const feeds: Record<string, ort.Tensor> = { R: Rt, Mu: new ort.Tensor(elem, mu, [k, d]) };
       for (let blk = 0; blk + 1 < mCuts.length; blk++) {
         feeds[`Xb${blk}`] = columns[blk];
@@ -424,7 +448,8 @@ export function createOrtKernels(X: Float32Array | Float64Array, n: number, d: n
       const best = out[s.outputNames[1]].data as Float32Array | Float64Array;
       const raw = out[s.outputNames[2]].data as Float32Array | Float64Array;
       const minDist = new Float64Array(n);
-      for (let i = 0; i < n; i++) minDist[i] = Math.max(0, rowNorms[i] - 2 * best[i]);
+      const norms = rowNorms();
+      for (let i = 0; i < n; i++) minDist[i] = Math.max(0, norms[i] - 2 * best[i]);
       const sums = new Float64Array(k * d);
       const counts = new Float64Array(k);
       for (let c = 0; c < k; c++) {

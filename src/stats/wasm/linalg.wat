@@ -32,11 +32,9 @@
       (then (local.set $s (f64.add (local.get $s) (f64.mul (f64.load (local.get $x)) (f64.load (local.get $y)))))))
     (local.get $s))
 
-  ;; Lower Cholesky factor L of the symmetric positive-definite A (d x d), then the upper
-  ;; triangular U = L^-T (scikit-learn's precisions_cholesky), both in dot-product form so
-  ;; the inner loops run along rows. Only L's lower and U's upper triangles are written.
-  ;; Returns 0 when a pivot is not a positive finite number (A not positive definite).
-  (func (export "precision_cholesky") (param $d i32) (param $A i32) (param $L i32) (param $U i32) (result i32)
+  ;; Lower Cholesky factor L of the symmetric positive-definite A (d x d), lower triangle only
+  ;; written; 0 when a pivot is not a positive finite number. Also the mode count's solves.
+  (func $cholesky (export "cholesky_lower") (param $d i32) (param $A i32) (param $L i32) (result i32)
     (local $stride i32) (local $i i32) (local $j i32) (local $rowI i32) (local $rowJ i32) (local $s f64)
     (local.set $stride (i32.shl (local.get $d) (i32.const 3)))
     (local.set $i (i32.const 0))
@@ -69,6 +67,17 @@
             (br $cols)))
         (local.set $i (i32.add (local.get $i) (i32.const 1)))
         (br $rows)))
+    (i32.const 1))
+
+  ;; Lower Cholesky factor L of the symmetric positive-definite A (d x d), then the upper
+  ;; triangular U = L^-T (scikit-learn's precisions_cholesky), both in dot-product form so
+  ;; the inner loops run along rows. Only L's lower and U's upper triangles are written.
+  ;; Returns 0 when a pivot is not a positive finite number (A not positive definite).
+  (func (export "precision_cholesky") (param $d i32) (param $A i32) (param $L i32) (param $U i32) (result i32)
+    (local $stride i32) (local $i i32) (local $j i32) (local $rowI i32) (local $rowJ i32) (local $s f64)
+    (local.set $stride (i32.shl (local.get $d) (i32.const 3)))
+    (if (i32.eqz (call $cholesky (local.get $d) (local.get $A) (local.get $L)))
+      (then (return (i32.const 0))))
     ;; U[j, i] = (delta_ij - L[i, j..i) . U[j, j..i)) / L[i, i] for i >= j
     (local.set $j (i32.const 0))
     (block $u_done
@@ -93,4 +102,38 @@
         (local.set $j (i32.add (local.get $j) (i32.const 1)))
         (br $urows)))
     (i32.const 1))
+
+  ;; y = A x for a d x d row-major A (the power iterations of the PIT test's principal axes)
+  (func (export "matvec") (param $d i32) (param $A i32) (param $x i32) (param $y i32)
+    (local $i i32) (local $stride i32)
+    (local.set $stride (i32.shl (local.get $d) (i32.const 3)))
+    (block $done
+      (loop $rows
+        (br_if $done (i32.ge_u (local.get $i) (local.get $d)))
+        (f64.store (i32.add (local.get $y) (i32.shl (local.get $i) (i32.const 3)))
+          (call $dot (i32.add (local.get $A) (i32.mul (local.get $i) (local.get $stride))) (local.get $x) (local.get $d)))
+        (local.set $i (i32.add (local.get $i) (i32.const 1)))
+        (br $rows))))
+
+  ;; C = A B for m x m row-major A and C, with B given transposed (Bt): every entry one dot
+  ;; product along rows (the matrix powers of the exact Kolmogorov distribution)
+  (func (export "matmul_bt") (param $m i32) (param $A i32) (param $Bt i32) (param $C i32)
+    (local $i i32) (local $j i32) (local $stride i32) (local $rowA i32) (local $out i32)
+    (local.set $stride (i32.shl (local.get $m) (i32.const 3)))
+    (local.set $out (local.get $C))
+    (block $done
+      (loop $rows
+        (br_if $done (i32.ge_u (local.get $i) (local.get $m)))
+        (local.set $rowA (i32.add (local.get $A) (i32.mul (local.get $i) (local.get $stride))))
+        (local.set $j (i32.const 0))
+        (block $cols_done
+          (loop $cols
+            (br_if $cols_done (i32.ge_u (local.get $j) (local.get $m)))
+            (f64.store (local.get $out)
+              (call $dot (local.get $rowA) (i32.add (local.get $Bt) (i32.mul (local.get $j) (local.get $stride))) (local.get $m)))
+            (local.set $out (i32.add (local.get $out) (i32.const 8)))
+            (local.set $j (i32.add (local.get $j) (i32.const 1)))
+            (br $cols)))
+        (local.set $i (i32.add (local.get $i) (i32.const 1)))
+        (br $rows))))
 )
