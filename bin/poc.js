@@ -8,5 +8,11 @@ if (!existsSync(fileURLToPath(entry))) {
   process.stderr.write('poc: the CLI is not built yet; run `npm ci` (or `npm run build`) in the poc folder\n');
   process.exit(2);
 }
-const { main } = await import(entry.href);
-process.exitCode = await main(process.argv);
+// a capture runs with glibc malloc settings that must be in place at process start (see src/cli/malloc-env.ts)
+const { wantsMallocRelaunch, relaunchWithMallocEnv } = await import(new URL('../dist/cli/malloc-env.js', import.meta.url).href);
+if (wantsMallocRelaunch(process.argv, process.env, process.platform)) {
+  process.exitCode = await relaunchWithMallocEnv(process.argv);
+} else {
+  const { main } = await import(entry.href);
+  process.exitCode = await main(process.argv);
+}

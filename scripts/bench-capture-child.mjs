@@ -1,12 +1,14 @@
 // One capture measurement in its own process, so its peak RSS is its own:
 // node bench-capture-child.mjs MODEL_DIR N_TOKENS T_SUB CHUNK THREADS [MODE] -> JSON on stdout
-// MODE: chunks (default; chunk by chunk through all layers), layers (layer by layer) or loop
+// MODE: chunks (default; chunk by chunk through all layers), layers (layer by layer), stream
+// (layer by layer, one session per layer created and released in turn) or loop
 // (chunk by chunk inside one onnxruntime run: the KV cache stays in onnxruntime).
 import { createCaptureSession, closeCaptureSession } from '../dist/model/session.js';
 import { createLayerSession, closeLayerSession } from '../dist/model/layer-session.js';
 import { createLoopSession, closeLoopSession, runLoopPrefill } from '../dist/model/loop-session.js';
 import { prefillCapture } from '../dist/capture/prefill.js';
-import { prefillByLayers } from '../dist/capture/layer-prefill.js';
+import { prefillByLayers, prefillByStreamingLayers } from '../dist/capture/layer-prefill.js';
+import { createStreamSession, closeStreamSession } from '../dist/model/stream-session.js';
 import { samplePositions } from '../dist/capture/positions.js';
 
 const [modelDir, nTokens, tSub, chunk, threads, mode = 'chunks'] = process.argv.slice(2);
@@ -24,6 +26,15 @@ if (mode === 'layers') {
     return r.buffers;
   };
   close = () => closeLayerSession(s);
+} else if (mode === 'stream') {
+  const s = await createStreamSession(modelDir, opts);
+  // each prompt creates its layers' sessions: that cost is part of the prefill, so it is timed
+  run = async (x, p, c) => {
+    const r = await prefillByStreamingLayers(s, x, p, c);
+    hostKvBytes = r.hostBytes.kvBytes + r.hostBytes.residualBytes;
+    return r.buffers;
+  };
+  close = () => closeStreamSession(s);
 } else if (mode === 'loop') {
   const s = await createLoopSession(modelDir, opts);
   run = (x, p, c) => runLoopPrefill(s, x, p, c);
