@@ -6,7 +6,7 @@ import { mergeCorpusMeta, metaConflicts, readCorpusMeta, writeCorpusMeta, type C
 import { validateCorpusReader } from '../corpus/validate.js';
 import { createNpzWriter, type NpzWriter } from '../npz/npz-writer.js';
 import { openNpz } from '../npz/npz-reader.js';
-import { readModelConfig } from '../model/config.js';
+import { geometryOf, readModelConfig } from '../model/config.js';
 import type { EpChoice } from '../model/session.js';
 import { loadPromptBuilder, type PromptFormat } from '../prompt/prompt-builder.js';
 import { loadRulerRows } from '../ruler/load.js';
@@ -122,7 +122,8 @@ export async function runCapture(opts: CaptureOptions): Promise<CaptureResult> {
       num_hidden_layers: config.num_hidden_layers,
       num_attention_heads: config.num_attention_heads,
       num_key_value_heads: config.num_key_value_heads,
-      head_dim: config.head_dim,
+      // the published Llama-3.1 config.json has no head_dim field: record the derived one
+      head_dim: geometryOf(config).headDim,
       hidden_size: config.hidden_size,
       rope_theta: config.rope_theta,
       rope_scaling: config.rope_scaling,

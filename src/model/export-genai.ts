@@ -1,8 +1,8 @@
 import type { LlamaConfig } from './config.js';
 import { geometryOf, ropeInvFreq } from './config.js';
-import { decoderIo, transposeWeight, type BuiltExport } from './export-optimum.js';
+import { decoderIo, lmHeadSource, type BuiltExport, type ShapeOf } from './export-optimum.js';
 import { DT, createGraphBuilder, int64Tensor, makeModel, weightBytes } from './onnx-graph.js';
-import { weightLookup, type NamedWeight } from './tiny-weights.js';
+import type { WeightDtype } from './tiny-weights.js';
 
 /**
  * Build the graph the onnxruntime-genai model builder produces for Llama: fused
@@ -11,31 +11,24 @@ import { weightLookup, type NamedWeight } from './tiny-weights.js';
  * (cos/sin caches [max_position, head_dim/2]), seqlens_k and total_sequence_length derived
  * from attention_mask, no position_ids input, and external data in `model.onnx.data`.
  */
-export function buildGenaiExport(cfg: LlamaConfig, weights: NamedWeight[]): BuiltExport {
+export function buildGenaiExport(cfg: LlamaConfig, dtype: WeightDtype, shapeOf: ShapeOf): BuiltExport {
   const dataFile = 'model.onnx.data';
   const { nLayers, nHeads, nKvHeads, headDim } = geometryOf(cfg);
-  const T = cfg.torch_dtype === 'float16' ? DT.FLOAT16 : DT.FLOAT;
-  const w = weightLookup(weights);
+  const T = dtype === 'float16' ? DT.FLOAT16 : DT.FLOAT;
   const b = createGraphBuilder(dataFile);
   const sep = { outputSep: '/output_' };
   // genai names MatMul weights after the node: `model.layers.0.attn.qkv_proj.MatMul.weight`, [in, out]
   const matmul = (scope: string, input: string, hfNames: string[]): string => {
-    const parts = hfNames.map((n) => w(n));
-    const inDim = parts[0]!.shape[1]!;
-    const outDim = parts.reduce((a, p) => a + p.shape[0]!, 0);
+    const shapes = hfNames.map((n) => shapeOf(n));
+    const inDim = shapes[0]![1]!;
+    const outDim = shapes.reduce((a, s) => a + s[0]!, 0);
     // stacking [out_i, in] blocks along out, then transposing, packs q|k|v columns in order
-    const stacked = new Float32Array(outDim * inDim);
-    let at = 0;
-    for (const p of parts) {
-      stacked.set(p.values, at);
-      at += p.values.length;
-    }
     const weightName = `${scope.slice(1).replaceAll('/', '.')}.MatMul.weight`;
-    b.weight(weightName, T, [inDim, outDim], weightBytes(transposeWeight(stacked, outDim, inDim), T));
+    b.weight(weightName, T, [inDim, outDim], { kind: 'hf', names: hfNames, transpose: true });
     const [y] = b.op(scope, 'MatMul', [input, weightName], {}, { ...sep, name: `${scope}/MatMul` });
     return y!;
   };
-  const normWeight = (hfName: string) => b.weight(hfName, T, w(hfName).shape, weightBytes(w(hfName).values, T));
+  const normWeight = (hfName: string) => b.weight(hfName, T, shapeOf(hfName), { kind: 'hf', names: [hfName], transpose: false });
   const constants = new Map<string, string>();
   const i64 = (values: number[], dims?: number[]) => {
     const key = `/model/constants/INT64/${dims?.length === 0 ? values[0] : `[${values.join(', ')}]`}`;
@@ -71,8 +64,8 @@ export function buildGenaiExport(cfg: LlamaConfig, weights: NamedWeight[]): Buil
       cosCache[p * half + i] = Math.cos(angle);
       sinCache[p * half + i] = Math.sin(angle);
     }
-  b.weight('cos_cache', T, [maxPos, half], weightBytes(cosCache, T));
-  b.weight('sin_cache', T, [maxPos, half], weightBytes(sinCache, T));
+  b.weight('cos_cache', T, [maxPos, half], { kind: 'bytes', data: weightBytes(cosCache, T) });
+  b.weight('sin_cache', T, [maxPos, half], { kind: 'bytes', data: weightBytes(sinCache, T) });
 
   let residual = embedded!;
   let pendingAdd: string | undefined; // block output still to be added to the residual
@@ -114,11 +107,11 @@ export function buildGenaiExport(cfg: LlamaConfig, weights: NamedWeight[]): Buil
   }
   const final = norm('/model/norm', 'model.norm.weight');
   const lmName = 'lm_head.MatMul.weight';
-  const lm = w('lm_head.weight');
-  b.weight(lmName, T, [lm.shape[1]!, lm.shape[0]!], weightBytes(transposeWeight(lm.values, lm.shape[0]!, lm.shape[1]!), T));
+  const [lmOut, lmIn] = shapeOf(lmHeadSource(cfg)) as [number, number];
+  b.weight(lmName, T, [lmIn, lmOut], { kind: 'hf', names: [lmHeadSource(cfg)], transpose: true });
   b.op('/lm_head', 'MatMul', [final, lmName], {}, { outputs: ['logits'], name: '/lm_head/MatMul' });
 
   const { inputs, outputs } = decoderIo(cfg, T, false);
   const model = makeModel(b, 'main_graph', inputs, outputs, { '': 21, 'com.microsoft': 1 }, 'onnxruntime-genai');
-  return { model, dataFile, dataChunks: b.dataChunks };
+  return { model, dataFile, slots: b.slots, dataBytes: b.dataBytes() };
 }

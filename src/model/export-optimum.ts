@@ -1,22 +1,29 @@
 import type { ModelProto, ValueInfoProto } from 'onnx-buf';
 import type { LlamaConfig } from './config.js';
 import { geometryOf, ropeInvFreq } from './config.js';
-import { DT, createGraphBuilder, floatTensor, int64Tensor, makeModel, valueInfo, weightBytes } from './onnx-graph.js';
-import { weightLookup, type NamedWeight } from './tiny-weights.js';
+import { DT, createGraphBuilder, floatTensor, int64Tensor, makeModel, valueInfo, type DataSlot } from './onnx-graph.js';
+import type { WeightDtype } from './tiny-weights.js';
 
-/** A built export: the ModelProto and the bytes of its external data file. */
+/**
+ * A built export: the ModelProto (every weight external, no bytes inline) and the layout of
+ * its external data file, filled afterwards by the streaming writer.
+ */
 export interface BuiltExport {
   model: ModelProto;
   /** file name the initializers reference, beside model.onnx */
   dataFile: string;
-  dataChunks: Uint8Array[];
+  /** tensors of the data file in offset order, each with the source of its bytes */
+  slots: DataSlot[];
+  /** size of the data file */
+  dataBytes: number;
 }
 
-/** [out, in] row-major -> [in, out] row-major, the layout torch.onnx gives a MatMul weight. */
-export function transposeWeight(values: Float32Array, rows: number, cols: number): Float32Array {
-  const out = new Float32Array(values.length);
-  for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) out[c * rows + r] = values[r * cols + c]!;
-  return out;
+/** Looks up the [out, in] shape of a Hugging Face weight; a missing one is a bug in the exporter. */
+export type ShapeOf = (hfName: string) => number[];
+
+/** The weight name holding the output projection: lm_head, or the embedding when tied. */
+export function lmHeadSource(cfg: LlamaConfig): string {
+  return cfg.tie_word_embeddings === true ? 'model.embed_tokens.weight' : 'lm_head.weight';
 }
 
 /**
@@ -25,23 +32,18 @@ export function transposeWeight(values: Float32Array, rows: number, cols: number
  * anonymous `onnx::MatMul_N` weights [in, out], rotate-half RoPE from position_ids, an
  * additive causal+padding mask, repeat_kv by Expand, eager softmax attention, SwiGLU.
  */
-export function buildOptimumExport(cfg: LlamaConfig, weights: NamedWeight[]): BuiltExport {
+export function buildOptimumExport(cfg: LlamaConfig, dtype: WeightDtype, shapeOf: ShapeOf): BuiltExport {
   const dataFile = 'model.onnx_data';
   const g = geometryOf(cfg);
-  const T = cfg.torch_dtype === 'float16' ? DT.FLOAT16 : DT.FLOAT;
-  const w = weightLookup(weights);
+  const T = dtype === 'float16' ? DT.FLOAT16 : DT.FLOAT;
   const b = createGraphBuilder(dataFile);
   let anon = 100;
   // torch names MatMul weights by a running counter once it has transposed them
   const matmulWeight = (hfName: string): string => {
-    const x = w(hfName);
-    const [out, inp] = x.shape as [number, number];
-    return b.weight(`onnx::MatMul_${anon++}`, T, [inp, out], weightBytes(transposeWeight(x.values, out, inp), T));
+    const [out, inp] = shapeOf(hfName) as [number, number];
+    return b.weight(`onnx::MatMul_${anon++}`, T, [inp, out], { kind: 'hf', names: [hfName], transpose: true });
   };
-  const plainWeight = (hfName: string): string => {
-    const x = w(hfName);
-    return b.weight(hfName, T, x.shape, weightBytes(x.values, T));
-  };
+  const plainWeight = (hfName: string): string => b.weight(hfName, T, shapeOf(hfName), { kind: 'hf', names: [hfName], transpose: false });
   const i64 = (scope: string, values: number[], dims?: number[]) => b.constant(scope, int64Tensor('', values, dims));
   const fT = (scope: string, value: number) => b.constant(scope, floatTensor('', T, [value], []));
   const f32 = (scope: string, value: number) => b.constant(scope, floatTensor('', DT.FLOAT, [value], []));
@@ -173,11 +175,11 @@ export function buildOptimumExport(cfg: LlamaConfig, weights: NamedWeight[]): Bu
     [hidden] = b.op(p, 'Add', [h1!, down!]) as [string];
   }
   const final = rmsNorm('/model/norm', hidden, 'model.norm.weight');
-  b.op('/lm_head', 'MatMul', [final, matmulWeight('lm_head.weight')], {}, { outputs: ['logits'] });
+  b.op('/lm_head', 'MatMul', [final, matmulWeight(lmHeadSource(cfg))], {}, { outputs: ['logits'] });
 
   const { inputs, outputs } = decoderIo(cfg, T, true);
   const model = makeModel(b, 'main_graph', inputs, outputs, { '': 17 }, 'pytorch');
-  return { model, dataFile, dataChunks: b.dataChunks };
+  return { model, dataFile, slots: b.slots, dataBytes: b.dataBytes() };
 }
 
 /**

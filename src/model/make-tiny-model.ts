@@ -1,23 +1,27 @@
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
+import { mkdir, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { toBinary } from '@bufbuild/protobuf';
 import { ModelProtoSchema } from 'onnx-buf';
 import { UserError } from '../errors.js';
+import type { Progress } from '../hub/progress.js';
+import { llama31TokenizerFiles } from '../prompt/llama31-tokenizer.js';
 import { buildTinyTokenizer, TINY_MIN_VOCAB, TINY_SPECIAL_TOKENS } from '../prompt/tiny-tokenizer.js';
 import { captureCacheDir } from './capture-graph.js';
-import type { LlamaConfig } from './config.js';
+import { geometryOf, type LlamaConfig } from './config.js';
 import { buildOptimumExport, type BuiltExport } from './export-optimum.js';
 import { buildGenaiExport } from './export-genai.js';
-import { toHalfArray } from './half.js';
-import { encodeSafetensors } from './safetensors.js';
-import { drawTinyWeights } from './tiny-weights.js';
+import { buildableConfig, readLikeFolder } from './like-model.js';
+import { presetFiles, type PresetName } from './presets.js';
+import { weightFilesBytes, writeWeightFiles } from './stream-weights.js';
+import { weightSpecs, type TinyDims, type WeightDtype } from './tiny-weights.js';
 
 /** Options of `poc make-tiny-model` (sizes of the model and how to export it). */
 export interface MakeTinyModelOptions {
   out: string;
-  layers: number;
+  /** decoder layers; with --preset / --like, default the model's own */
+  layers?: number;
   hidden: number;
   heads: number;
   kvHeads: number;
@@ -26,8 +30,16 @@ export interface MakeTinyModelOptions {
   maxPosition: number;
   ropeTheta: number;
   seed: number;
-  dtype: 'float32' | 'float16';
+  dtype: WeightDtype;
   style: 'optimum' | 'genai';
+  /** a published model's config and tokenizer instead of the sizes above */
+  preset?: PresetName;
+  /** the config and tokenizer of this model folder instead of the sizes above */
+  like?: string;
+  /** a progress bar for the weight bytes to write (both files), given their total */
+  progress?: (totalBytes: number) => Progress;
+  /** Ctrl-C: stop between tensors, removing the partial files */
+  signal?: AbortSignal;
 }
 
 /** What was written: the folder and each file's name and size in bytes. */
@@ -64,7 +76,7 @@ export function tinyConfig(o: Omit<MakeTinyModelOptions, 'out'>): LlamaConfig {
     model_type: 'llama',
     hidden_size: o.hidden,
     intermediate_size: o.intermediate,
-    num_hidden_layers: o.layers,
+    num_hidden_layers: o.layers ?? TINY_DEFAULTS.layers!,
     num_attention_heads: o.heads,
     num_key_value_heads: o.kvHeads,
     head_dim: headDim,
@@ -89,87 +101,132 @@ export function tinyConfig(o: Omit<MakeTinyModelOptions, 'out'>): LlamaConfig {
   };
 }
 
-function checkOptions(o: MakeTinyModelOptions): void {
+function checkOptions(o: Omit<MakeTinyModelOptions, 'out'>): void {
   if (o.hidden % o.heads !== 0) throw new UserError(`--hidden ${o.hidden} must be a multiple of --heads ${o.heads}`);
   if ((o.hidden / o.heads) % 2 !== 0) throw new UserError(`head_dim = hidden/heads = ${o.hidden / o.heads} must be even for RoPE`);
   if (o.heads % o.kvHeads !== 0) throw new UserError(`--kv-heads ${o.kvHeads} must divide --heads ${o.heads}`);
   if (o.vocab < TINY_MIN_VOCAB) throw new UserError(`--vocab ${o.vocab} is too small: need >= ${TINY_MIN_VOCAB} (byte tokens + special tokens)`);
 }
 
-/** Serialised bytes of every file of the tiny model folder, by file name, in write order. */
-export function tinyModelFiles(o: Omit<MakeTinyModelOptions, 'out'>): Map<string, Uint8Array> {
-  const cfg = tinyConfig(o);
-  const weights = drawTinyWeights(
-    {
-      nLayers: o.layers,
-      hiddenSize: o.hidden,
-      nHeads: o.heads,
-      nKvHeads: o.kvHeads,
-      headDim: o.hidden / o.heads,
-      intermediateSize: o.intermediate,
-      vocabSize: o.vocab,
-    },
-    o.seed,
-    o.dtype,
-  );
-  const files = new Map<string, Uint8Array>();
-  const json = (x: unknown) => new TextEncoder().encode(JSON.stringify(x, null, 2) + '\n');
-  files.set('config.json', json(cfg));
-  files.set(
+/**
+ * Everything that decides a model folder's bytes: the config.json to write, the config the
+ * exporter builds from (defaults filled in), the weight specs, and the small files
+ * (tokenizer, generation config) written as they are.
+ */
+export interface ModelFolderPlan {
+  config: LlamaConfig;
+  exportConfig: LlamaConfig;
+  dims: TinyDims;
+  dtype: WeightDtype;
+  style: 'optimum' | 'genai';
+  seed: number;
+  smallFiles: Map<string, Uint8Array>;
+}
+
+const jsonBytes = (x: unknown) => new TextEncoder().encode(JSON.stringify(x, null, 2) + '\n');
+
+/** Weight sizes of a (buildable) config. */
+export function dimsOf(cfg: LlamaConfig): TinyDims {
+  const g = geometryOf(cfg);
+  return {
+    nLayers: g.nLayers,
+    hiddenSize: g.hiddenSize,
+    nHeads: g.nHeads,
+    nKvHeads: g.nKvHeads,
+    headDim: g.headDim,
+    intermediateSize: cfg.intermediate_size,
+    vocabSize: cfg.vocab_size,
+    tiedEmbeddings: cfg.tie_word_embeddings === true,
+  };
+}
+
+/** The plan of `o`: a custom tiny shape, a preset, or the twin of a folder (`--like`). */
+export async function planModelFolder(o: Omit<MakeTinyModelOptions, 'out'>): Promise<ModelFolderPlan> {
+  if (o.preset !== undefined && o.like !== undefined) throw new UserError('--preset and --like both name a model to copy: give one');
+  if (o.preset !== undefined || o.like !== undefined) {
+    let config: LlamaConfig;
+    const smallFiles = new Map<string, Uint8Array>();
+    if (o.preset !== undefined) {
+      const preset = presetFiles(o.preset);
+      config = preset.config;
+      const tok = llama31TokenizerFiles(preset.chatTemplate);
+      smallFiles.set('generation_config.json', jsonBytes(preset.generationConfig));
+      smallFiles.set('tokenizer.json', jsonBytes(tok.tokenizerJson));
+      smallFiles.set('tokenizer_config.json', jsonBytes(tok.tokenizerConfigJson));
+    } else {
+      const like = await readLikeFolder(o.like!);
+      config = like.config;
+      for (const [name, bytes] of like.files) smallFiles.set(name, bytes);
+    }
+    // every field as the model's; only the depth may be overridden
+    config = { ...config, num_hidden_layers: o.layers ?? config.num_hidden_layers };
+    const exportConfig = buildableConfig(config, o.preset ? `preset ${o.preset}` : join(o.like!, 'config.json'));
+    return { config, exportConfig, dims: dimsOf(exportConfig), dtype: o.dtype, style: o.style, seed: o.seed, smallFiles };
+  }
+  checkOptions(o);
+  const config = tinyConfig(o);
+  const smallFiles = new Map<string, Uint8Array>();
+  smallFiles.set(
     'generation_config.json',
-    json({ bos_token_id: cfg.bos_token_id, eos_token_id: cfg.eos_token_id, do_sample: false, transformers_version: '4.45.0' }),
+    jsonBytes({ bos_token_id: config.bos_token_id, eos_token_id: config.eos_token_id, do_sample: false, transformers_version: '4.45.0' }),
   );
-  files.set(
-    'model.safetensors',
-    encodeSafetensors(
-      weights.map((w) => ({
-        name: w.name,
-        dtype: o.dtype === 'float16' ? 'F16' : 'F32',
-        shape: w.shape,
-        data: o.dtype === 'float16' ? new Uint8Array(toHalfArray(w.values).buffer) : new Uint8Array(w.values.buffer),
-      })),
-    ),
-  );
-  const built: BuiltExport = o.style === 'genai' ? buildGenaiExport(cfg, weights) : buildOptimumExport(cfg, weights);
-  files.set('model.onnx', toBinary(ModelProtoSchema, built.model));
-  files.set(built.dataFile, concatBytes(built.dataChunks));
   const tok = buildTinyTokenizer(o.vocab);
-  files.set('tokenizer.json', json(tok.tokenizerJson));
-  files.set('tokenizer_config.json', json(tok.tokenizerConfigJson));
-  return files;
+  smallFiles.set('tokenizer.json', jsonBytes(tok.tokenizerJson));
+  smallFiles.set('tokenizer_config.json', jsonBytes(tok.tokenizerConfigJson));
+  return { config, exportConfig: config, dims: dimsOf(config), dtype: o.dtype, style: o.style, seed: o.seed, smallFiles };
 }
 
 /**
- * Write a complete tiny Llama folder (config, safetensors, ONNX + external data, tokenizer)
- * to `o.out`. Files are written under temporary names and renamed, so a failure leaves none.
+ * Write a complete Llama folder (config, safetensors, ONNX + external data, tokenizer) to
+ * `o.out`, the weights streamed tensor by tensor (see stream-weights.ts). Files are written
+ * under temporary names and renamed, tokenizer_config.json last, so a failure leaves none
+ * and a present tokenizer_config.json means a complete folder.
  */
 export async function makeTinyModel(o: MakeTinyModelOptions): Promise<MakeTinyModelResult> {
-  checkOptions(o);
+  const plan = await planModelFolder(o);
   const dir = resolve(o.out);
-  const files = tinyModelFiles(o);
+  if (o.like !== undefined && resolve(o.like) === dir) throw new UserError(`--out ${o.out} is the --like folder: write the twin elsewhere`);
+  const built: BuiltExport =
+    plan.style === 'genai'
+      ? buildGenaiExport(plan.exportConfig, plan.dtype, shapeLookup(plan.dims))
+      : buildOptimumExport(plan.exportConfig, plan.dtype, shapeLookup(plan.dims));
+  const small = new Map<string, Uint8Array>([['config.json', jsonBytes(plan.config)], ['model.onnx', toBinary(ModelProtoSchema, built.model)]]);
+  for (const [name, bytes] of plan.smallFiles) if (name !== 'tokenizer_config.json') small.set(name, bytes);
+  small.set('tokenizer_config.json', plan.smallFiles.get('tokenizer_config.json')!);
+  const names = ['model.safetensors', built.dataFile, ...small.keys()];
   await mkdir(dir, { recursive: true });
-  const tmp = [...files.keys()].map((name) => join(dir, `.${name}.tmp-${process.pid}`));
+  const tmp = new Map(names.map((name) => [name, join(dir, `.${name}.tmp-${process.pid}`)]));
+  const specs = weightSpecs(plan.dims);
+  const progress = o.progress?.(weightFilesBytes({ specs, dtype: plan.dtype, dataBytes: built.dataBytes }));
   try {
-    let i = 0;
-    for (const [, bytes] of files) await writeFile(tmp[i++]!, bytes);
-    i = 0;
-    for (const name of files.keys()) await rename(tmp[i++]!, join(dir, name));
+    await writeWeightFiles({
+      specs,
+      seed: plan.seed,
+      dtype: plan.dtype,
+      safetensorsPath: tmp.get('model.safetensors')!,
+      dataPath: tmp.get(built.dataFile)!,
+      slots: built.slots,
+      dataBytes: built.dataBytes,
+      progress,
+      signal: o.signal,
+    });
+    for (const [name, bytes] of small) await writeFile(tmp.get(name)!, bytes);
+    for (const name of names) await rename(tmp.get(name)!, join(dir, name));
+    progress?.done();
   } catch (e) {
-    await Promise.all(tmp.map((t) => rm(t, { force: true })));
+    await Promise.all([...tmp.values()].map((t) => rm(t, { force: true })));
     throw e;
   }
-  return { dir, files: [...files].map(([name, bytes]) => ({ name, bytes: bytes.byteLength })) };
+  return { dir, files: await Promise.all(names.map(async (name) => ({ name, bytes: (await stat(join(dir, name))).size }))) };
 }
 
-function concatBytes(chunks: Uint8Array[]): Uint8Array {
-  const total = chunks.reduce((a, c) => a + c.byteLength, 0);
-  const out = new Uint8Array(total);
-  let at = 0;
-  for (const c of chunks) {
-    out.set(c, at);
-    at += c.byteLength;
-  }
-  return out;
+function shapeLookup(dims: TinyDims): (name: string) => number[] {
+  const shapes = new Map(weightSpecs(dims).map((s) => [s.name, s.shape]));
+  return (name) => {
+    const shape = shapes.get(name);
+    if (!shape) throw new Error(`missing weight ${name}`);
+    return shape;
+  };
 }
 
 /**

@@ -118,21 +118,40 @@ export function elemBytes(elemType: number): number {
 }
 
 /**
+ * Where the bytes of one external-data initializer come from, so the data file can be
+ * written after the graph, tensor by tensor: `hf` stacks the named Hugging Face weights
+ * ([out_i, in] each) along out and stores them as they are or transposed to [in, Σ out_i]
+ * (torch's MatMul layout); `bytes` holds small computed tables (e.g. RoPE caches).
+ */
+export type DataSource = { kind: 'hf'; names: string[]; transpose: boolean } | { kind: 'bytes'; data: Uint8Array };
+
+/** One initializer's place in the external data file and the source of its bytes. */
+export interface DataSlot {
+  name: string;
+  offset: number;
+  byteLength: number;
+  source: DataSource;
+}
+
+/**
  * Accumulates a graph the way the PyTorch exporter names it: node `${scope}/${Op}` with
  * `_1`, `_2`… for repeats in a scope and outputs `${node}_output_0`; large weights go to
- * one external-data file (64-byte aligned offsets), small constants stay inline.
+ * one external-data file (64-byte aligned offsets), small constants stay inline. The graph
+ * never holds weight bytes: each weight is a slot the data writer fills later.
  */
 export interface GraphBuilder {
   nodes: NodeProto[];
   initializers: TensorProto[];
-  /** chunks of the external data file in order */
-  dataChunks: Uint8Array[];
+  /** the external data file's tensors in offset order */
+  slots: DataSlot[];
+  /** bytes of the external data file (end of the last slot) */
+  dataBytes(): number;
   /** add a node named in `scope`; returns its output names */
   op(scope: string, opType: string, inputs: string[], attrs?: Record<string, AttrValue>, opts?: OpOptions): string[];
   /** a Constant node in `scope` holding `tensor`; returns its output name */
   constant(scope: string, tensor: TensorProto): string;
   /** a weight initializer stored in the external data file; returns its name */
-  weight(name: string, elemType: number, dims: number[], raw: Uint8Array): string;
+  weight(name: string, elemType: number, dims: number[], source: DataSource): string;
 }
 
 /** Naming and domain of one node added through GraphBuilder.op. */
@@ -155,7 +174,8 @@ export function createGraphBuilder(dataLocation: string): GraphBuilder {
   const b: GraphBuilder = {
     nodes: [],
     initializers: [],
-    dataChunks: [],
+    slots: [],
+    dataBytes: () => dataOffset,
     op(scope, opType, inputs, attrs = {}, opts = {}) {
       let name = opts.name;
       if (name === undefined) {
@@ -173,11 +193,11 @@ export function createGraphBuilder(dataLocation: string): GraphBuilder {
       const [out] = b.op(scope, 'Constant', [], { value: tensor });
       return out!;
     },
-    weight(name, elemType, dims, raw) {
-      const pad = (64 - (dataOffset % 64)) % 64;
-      if (pad) {
-        b.dataChunks.push(new Uint8Array(pad));
-        dataOffset += pad;
+    weight(name, elemType, dims, source) {
+      dataOffset += (64 - (dataOffset % 64)) % 64; // the gap stays zero bytes
+      const byteLength = dims.reduce((a, d) => a * d, 1) * elemBytes(elemType);
+      if (source.kind === 'bytes' && source.data.byteLength !== byteLength) {
+        throw new Error(`weight ${name}: ${source.data.byteLength} bytes given, dims need ${byteLength}`);
       }
       const entry = (key: string, value: string) => create(StringStringEntryProtoSchema, { key, value });
       b.initializers.push(
@@ -186,11 +206,11 @@ export function createGraphBuilder(dataLocation: string): GraphBuilder {
           dataType: elemType,
           dims: dims.map((d) => BigInt(d)),
           dataLocation: TensorProto_DataLocation.EXTERNAL,
-          externalData: [entry('location', dataLocation), entry('offset', String(dataOffset)), entry('length', String(raw.byteLength))],
+          externalData: [entry('location', dataLocation), entry('offset', String(dataOffset)), entry('length', String(byteLength))],
         }),
       );
-      b.dataChunks.push(raw);
-      dataOffset += raw.byteLength;
+      b.slots.push({ name, offset: dataOffset, byteLength, source });
+      dataOffset += byteLength;
       return name;
     },
   };

@@ -3,39 +3,44 @@
  * mapping each tensor name to {dtype, shape, data_offsets}, then the raw little-endian data.
  */
 
-/** One tensor to store: raw little-endian bytes of `dtype` in row-major `shape`. */
-export interface SafetensorsEntry {
+/** One tensor to store: its element type and row-major shape (the bytes come later). */
+export interface SafetensorsTensor {
   name: string;
   dtype: 'F32' | 'F16';
   shape: number[];
-  data: Uint8Array;
+}
+
+/** Where each tensor's bytes go in the file, so tensors can be written one at a time in any order. */
+export interface SafetensorsLayout {
+  /** the 8-byte length and the JSON header: the first bytes of the file */
+  header: Uint8Array;
+  /** absolute file offset and byte length of each tensor's data */
+  places: Map<string, { offset: number; byteLength: number }>;
+  /** size of the whole file */
+  fileBytes: number;
 }
 
 /**
- * Serialise tensors (sorted by name so the bytes depend only on the content) into one
- * safetensors buffer; the header is space-padded to 8 bytes as the reference writer does.
+ * Lay out tensors (sorted by name, so the bytes depend only on the content) in one
+ * safetensors file; the header is space-padded to 8 bytes as the reference writer does.
  */
-export function encodeSafetensors(entries: SafetensorsEntry[], metadata: Record<string, string> = { format: 'pt' }): Uint8Array {
-  const sorted = [...entries].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+export function safetensorsLayout(tensors: SafetensorsTensor[], metadata: Record<string, string> = { format: 'pt' }): SafetensorsLayout {
+  const sorted = [...tensors].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
   const header: Record<string, unknown> = { __metadata__: metadata };
+  const relative = new Map<string, { offset: number; byteLength: number }>();
   let offset = 0;
-  for (const e of sorted) {
-    const bytesPer = e.dtype === 'F32' ? 4 : 2;
-    const expected = e.shape.reduce((a, b) => a * b, 1) * bytesPer;
-    if (e.data.byteLength !== expected) throw new Error(`safetensors: ${e.name} holds ${e.data.byteLength} bytes, shape needs ${expected}`);
-    header[e.name] = { dtype: e.dtype, shape: e.shape, data_offsets: [offset, offset + e.data.byteLength] };
-    offset += e.data.byteLength;
+  for (const t of sorted) {
+    const byteLength = t.shape.reduce((a, b) => a * b, 1) * (t.dtype === 'F32' ? 4 : 2);
+    header[t.name] = { dtype: t.dtype, shape: t.shape, data_offsets: [offset, offset + byteLength] };
+    relative.set(t.name, { offset, byteLength });
+    offset += byteLength;
   }
   let json = JSON.stringify(header);
   json += ' '.repeat((8 - (Buffer.byteLength(json) % 8)) % 8);
-  const headerBytes = Buffer.from(json, 'utf8');
-  const out = new Uint8Array(8 + headerBytes.length + offset);
-  new DataView(out.buffer).setBigUint64(0, BigInt(headerBytes.length), true);
-  out.set(headerBytes, 8);
-  let at = 8 + headerBytes.length;
-  for (const e of sorted) {
-    out.set(e.data, at);
-    at += e.data.byteLength;
-  }
-  return out;
+  const jsonBytes = Buffer.from(json, 'utf8');
+  const head = new Uint8Array(8 + jsonBytes.length);
+  new DataView(head.buffer).setBigUint64(0, BigInt(jsonBytes.length), true);
+  head.set(jsonBytes, 8);
+  const places = new Map([...relative].map(([name, p]) => [name, { offset: head.length + p.offset, byteLength: p.byteLength }]));
+  return { header: head, places, fileBytes: head.length + offset };
 }

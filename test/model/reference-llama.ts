@@ -91,23 +91,7 @@ export function referenceForward(modelDir: string, ids: number[]): RefForward {
     }
     return y;
   };
-  // llama3 RoPE frequencies, per the transformers `_compute_llama3_parameters` formula
-  const invFreq: number[] = [];
-  for (let i = 0; i < d; i += 2) invFreq.push(1 / Math.pow(cfg.rope_theta, i / d));
-  const sc = cfg.rope_scaling;
-  if (sc && sc.rope_type === 'llama3') {
-    const lowW = sc.original_max_position_embeddings / sc.low_freq_factor;
-    const highW = sc.original_max_position_embeddings / sc.high_freq_factor;
-    for (let i = 0; i < invFreq.length; i++) {
-      const f = invFreq[i]!;
-      const wl = (2 * Math.PI) / f;
-      if (wl > lowW) invFreq[i] = f / sc.factor;
-      else if (wl >= highW) {
-        const smooth = (sc.original_max_position_embeddings / wl - sc.low_freq_factor) / (sc.high_freq_factor - sc.low_freq_factor);
-        invFreq[i] = (1 - smooth) * (f / sc.factor) + smooth * f;
-      }
-    }
-  }
+  const invFreq = referenceInvFreq(cfg, d);
   // rotate-half RoPE of a [T, heads*d] tensor, head-major inside each row
   const rope = (x: Float64Array, heads: number) => {
     const y = new Float64Array(x.length);
@@ -170,6 +154,29 @@ export function referenceForward(modelDir: string, ids: number[]): RefForward {
     const down = linear(gate, `${p}.mlp.down_proj.weight`);
     h = h.map((val, i) => val + down[i]!);
   }
-  out.logits = linear(rms(h, 'model.norm.weight'), 'lm_head.weight');
+  // tie_word_embeddings: no lm_head.weight, the embedding is the output projection
+  out.logits = linear(rms(h, 'model.norm.weight'), W['lm_head.weight'] ? 'lm_head.weight' : 'model.embed_tokens.weight');
   return out;
+}
+
+/** RoPE inverse frequencies of `cfg` at head width `d`, llama3 rescaling per transformers' `_compute_llama3_parameters`. */
+export function referenceInvFreq(cfg: { rope_theta: number; rope_scaling?: { rope_type?: string; type?: string; factor: number; low_freq_factor: number; high_freq_factor: number; original_max_position_embeddings: number } | null }, d: number): number[] {
+  const invFreq: number[] = [];
+  for (let i = 0; i < d; i += 2) invFreq.push(1 / Math.pow(cfg.rope_theta, i / d));
+  const sc = cfg.rope_scaling;
+  // transformers reads rope_type, or the older spelling `type`
+  if (sc && (sc.rope_type ?? sc.type) === 'llama3') {
+    const lowW = sc.original_max_position_embeddings / sc.low_freq_factor;
+    const highW = sc.original_max_position_embeddings / sc.high_freq_factor;
+    for (let i = 0; i < invFreq.length; i++) {
+      const f = invFreq[i]!;
+      const wl = (2 * Math.PI) / f;
+      if (wl > lowW) invFreq[i] = f / sc.factor;
+      else if (wl >= highW) {
+        const smooth = (sc.original_max_position_embeddings / wl - sc.low_freq_factor) / (sc.high_freq_factor - sc.low_freq_factor);
+        invFreq[i] = (1 - smooth) * (f / sc.factor) + smooth * f;
+      }
+    }
+  }
+  return invFreq;
 }
