@@ -3,6 +3,7 @@
 // MODE: chunks (default; chunk by chunk through all layers), layers (layer by layer), stream
 // (layer by layer, one session per layer created and released in turn) or loop
 // (chunk by chunk inside one onnxruntime run: the KV cache stays in onnxruntime).
+import { readFileSync } from 'node:fs';
 import { createCaptureSession, closeCaptureSession } from '../dist/model/session.js';
 import { createLayerSession, closeLayerSession } from '../dist/model/layer-session.js';
 import { createLoopSession, closeLoopSession, runLoopPrefill } from '../dist/model/loop-session.js';
@@ -10,6 +11,7 @@ import { prefillCapture } from '../dist/capture/prefill.js';
 import { prefillByLayers, prefillByStreamingLayers } from '../dist/capture/layer-prefill.js';
 import { createStreamSession, closeStreamSession } from '../dist/model/stream-session.js';
 import { samplePositions } from '../dist/capture/positions.js';
+import { chunkWithinScores } from '../dist/capture/chunk-plan.js';
 
 const [modelDir, nTokens, tSub, chunk, threads, mode = 'chunks'] = process.argv.slice(2);
 const n = Number(nTokens);
@@ -30,7 +32,8 @@ if (mode === 'layers') {
   const s = await createStreamSession(modelDir, opts);
   // each prompt creates its layers' sessions: that cost is part of the prefill, so it is timed
   run = async (x, p, c) => {
-    const r = await prefillByStreamingLayers(s, x, p, c);
+    // as the CLI does: long prompts take shorter chunks (their attention scores bounded)
+    const r = await prefillByStreamingLayers(s, x, p, chunkWithinScores(c, x.length, s.geometry.nHeads));
     hostKvBytes = r.hostBytes.kvBytes + r.hostBytes.residualBytes;
     return r.buffers;
   };
@@ -63,4 +66,6 @@ const cpu = process.cpuUsage(cpu0);
 const cpuSeconds = (cpu.user + cpu.system) / 1e6;
 const sysSeconds = cpu.system / 1e6;
 await close();
-console.log(JSON.stringify({ seconds, cpuSeconds, sysSeconds, tokensPerSecond: n / seconds, peakRssBytes: process.resourceUsage().maxRSS * 1024, hostKvBytes, ortKvBytes, rows: buffers.queries.length }));
+// VmHWM: the peak resident set of this process
+const hwm = /^VmHWM:\s+(\d+) kB/m.exec(readFileSync('/proc/self/status', 'utf8'));
+console.log(JSON.stringify({ vmHwmBytes: hwm ? Number(hwm[1]) * 1024 : undefined, seconds, cpuSeconds, sysSeconds, tokensPerSecond: n / seconds, peakRssBytes: process.resourceUsage().maxRSS * 1024, hostKvBytes, ortKvBytes, rows: buffers.queries.length }));

@@ -5,6 +5,7 @@ import { closeLoopSession, createLoopSession, runLoopPrefill } from '../model/lo
 import { closeStreamSession, createStreamSession } from '../model/stream-session.js';
 import { closeCaptureSession, createCaptureSession, type CaptureSessionOptions } from '../model/session.js';
 import type { CaptureBuffers } from './assemble.js';
+import { chunkWithinScores } from './chunk-plan.js';
 import { prefillByLayers, prefillByStreamingLayers } from './layer-prefill.js';
 import { prefillCapture, type PrefillProgress } from './prefill.js';
 
@@ -16,7 +17,8 @@ import { prefillCapture, type PrefillProgress } from './prefill.js';
  *    (grows with prompt length x layers);
  *  - `stream`: as `layers`, but with one onnxruntime session per layer, created when the
  *    prompt reaches that layer and released before the next, so onnxruntime holds one
- *    layer's weights at a time (host memory bounded by one layer whatever the depth);
+ *    layer's weights at a time (host memory bounded by one layer whatever the depth), and
+ *    chunks shortened where their attention scores would exceed STREAM_SCORES_BUDGET;
  *  - `loop`: chunk by chunk through the whole model inside ONE onnxruntime run (an ONNX Loop
  *    carries the KV cache), so only the ids and the gathered rows cross to the host; on a
  *    GPU the cache stays in device memory, on the CPU it is in onnxruntime's arena.
@@ -56,7 +58,9 @@ export async function openPrefiller(modelDir: string, mode: PrefillMode, chunk: 
       mode,
       geometry: s.geometry,
       ep: s.ep,
-      prefill: async (ids, positions, onProgress) => (await prefillByStreamingLayers(s, ids, positions, chunk, onProgress)).buffers,
+      // the bound on memory covers the attention scores too: long prompts take shorter chunks
+      prefill: async (ids, positions, onProgress) =>
+        (await prefillByStreamingLayers(s, ids, positions, chunkWithinScores(chunk, ids.length, s.geometry.nHeads), onProgress)).buffers,
       close: () => closeStreamSession(s),
     };
   }
