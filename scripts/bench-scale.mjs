@@ -29,6 +29,8 @@ const DEPTHS = list('POC_SCALE_DEPTHS', ['4', '8', '32']).map(Number);
 const LENGTHS = list('POC_SCALE_LENGTHS', ['4096', '16384']).map(Number);
 const MODES = list('POC_SCALE_MODES', ['stream', 'layers', 'chunks', 'loop']);
 const T_SUB = 1024;
+/** sampled positions of an n-token prompt: 1024, or half the prompt for shorter ones */
+const tSubFor = (n) => Math.min(T_SUB, Math.floor(n / 2));
 const CHUNK = 1024;
 const THREADS = availableParallelism();
 const CORPUS_PROMPTS = 65;
@@ -39,7 +41,7 @@ const gib = (b) => `${(b / GiB).toFixed(2)} GiB`;
 function child(model, n, mode) {
   const here = fileURLToPath(new URL('.', import.meta.url));
   return new Promise((resolve, reject) => {
-    const p = spawn(process.execPath, [join(here, 'bench-capture-child.mjs'), model, String(n), String(T_SUB), String(CHUNK), String(THREADS), mode], {
+    const p = spawn(process.execPath, [join(here, 'bench-capture-child.mjs'), model, String(n), String(tSubFor(n)), String(CHUNK), String(THREADS), mode], {
       env: { ...process.env, ...CAPTURE_MALLOC_ENV, POC_MALLOC_TUNED: '1' },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
@@ -62,7 +64,7 @@ async function estimates(model, depth, n) {
   const kvLayer = 2 * n * g.nKvHeads * g.headDim * 2;
   const residual = Math.max(1, slices.residualWidth) * n * g.hiddenSize * 2;
   const scores = (chunk) => 2 * chunk * n * g.nHeads * 4;
-  const rows = depth * T_SUB * (g.hiddenSize + g.nHeads * g.headDim) * 2;
+  const rows = depth * tSubFor(n) * (g.hiddenSize + g.nHeads * g.headDim) * 2;
   return {
     stream: oneLayer + scores(chunkWithinScores(CHUNK, n, g.nHeads)) + residual + kvLayer + rows,
     layers: all + scores(CHUNK) + residual + kvLayer + rows,
@@ -86,7 +88,7 @@ export async function run() {
   const available = availableMemoryBytes();
   // room left for the OS and the parent: a run estimated within 1 GiB of MemAvailable is not started
   const budget = available - GiB;
-  console.log(`model: Llama-3.1-8B shape (hidden 4096, 32/8 heads, intermediate 14336, vocab 128256, float16), CPU provider, ${THREADS} threads; ${T_SUB} positions, chunk ${CHUNK}; MemAvailable at start ${gib(available)}`);
+  console.log(`model: Llama-3.1-8B shape (hidden 4096, 32/8 heads, intermediate 14336, vocab 128256, float16), CPU provider, ${THREADS} threads; ${T_SUB} positions (half the prompt below 2048 tokens), chunk ${CHUNK}; MemAvailable at start ${gib(available)}`);
   console.log('| layers | tokens | mode | tokens/s | s per layer | peak RSS (VmHWM) | estimated peak | CPU s (sys) |');
   console.log('|---|---|---|---|---|---|---|---|');
   const results = [];
