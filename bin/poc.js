@@ -9,10 +9,11 @@ if (!existsSync(fileURLToPath(entry))) {
   process.exit(2);
 }
 // a capture runs with glibc malloc settings that must be in place at process start (see src/cli/malloc-env.ts)
-const { wantsMallocRelaunch, relaunchWithMallocEnv } = await import(new URL('../dist/cli/malloc-env.js', import.meta.url).href);
+const { wantsMallocRelaunch, relaunchWithMallocEnv, followParent } = await import(new URL('../dist/cli/malloc-env.js', import.meta.url).href);
 if (wantsMallocRelaunch(process.argv, process.env, process.platform)) {
   process.exitCode = await relaunchWithMallocEnv(process.argv);
 } else {
+  followParent();
   const { main } = await import(entry.href);
   process.exitCode = await main(process.argv);
 }

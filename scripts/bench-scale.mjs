@@ -42,7 +42,7 @@ function child(model, n, mode) {
   const here = fileURLToPath(new URL('.', import.meta.url));
   return new Promise((resolve, reject) => {
     const p = spawn(process.execPath, [join(here, 'bench-capture-child.mjs'), model, String(n), String(tSubFor(n)), String(CHUNK), String(THREADS), mode], {
-      env: { ...process.env, ...CAPTURE_MALLOC_ENV, POC_MALLOC_TUNED: '1' },
+      env: { ...process.env, ...CAPTURE_MALLOC_ENV },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let out = '';

@@ -1,4 +1,5 @@
 import { spawn } from 'node:child_process';
+import { Worker } from 'node:worker_threads';
 
 /**
  * glibc malloc settings for a capture. onnxruntime's CPU arena grows by large regions, which
@@ -16,7 +17,7 @@ export const CAPTURE_MALLOC_ENV: Readonly<Record<string, string>> = {
   MALLOC_TRIM_THRESHOLD_: String(2 ** 40),
 };
 
-/** Set in the relaunched process, so it does not relaunch again. */
+/** Set in the relaunched process to the pid of the process that relaunched it (so it does not relaunch again, and knows whom to follow). */
 const MARK = 'POC_MALLOC_TUNED';
 
 /** Whether `argv` (process.argv) should run in a process started with CAPTURE_MALLOC_ENV. */
@@ -35,7 +36,7 @@ export function relaunchWithMallocEnv(argv: readonly string[]): Promise<number> 
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [...process.execArgv, ...argv.slice(1)], {
       stdio: 'inherit',
-      env: { ...process.env, ...CAPTURE_MALLOC_ENV, [MARK]: '1' },
+      env: { ...process.env, ...CAPTURE_MALLOC_ENV, [MARK]: String(process.pid) },
     });
     const onInt = () => {};
     const onTerm = () => child.kill('SIGTERM');
@@ -48,4 +49,28 @@ export function relaunchWithMallocEnv(argv: readonly string[]): Promise<number> 
       resolve(code ?? (signal === 'SIGINT' ? 130 : 2));
     });
   });
+}
+
+/**
+ * In a relaunched capture: die with the parent. A SIGKILL of the process the user started
+ * (a pre-empted job, `kill -9`) must not leave this one writing on. Node 20's process.ppid is
+ * fixed at start and an IPC channel's 'disconnect' did not fire here when the parent was
+ * killed, so a worker thread (its own event loop: the capture's main thread may be busy for
+ * seconds) compares the parent pid in /proc with the relauncher's twice a second; once this
+ * process has been re-parented it ends the same way, leaving what a killed capture leaves (a temporary file
+ * the next run removes).
+ */
+export function followParent(): void {
+  // the parent's pid comes with the environment: it may already be gone by the time this starts
+  const parent = Number(process.env[MARK]);
+  if (!Number.isInteger(parent) || parent <= 1) return;
+  const watchdog = new Worker(
+    `const { readFileSync } = require('node:fs');
+     const ppid = () => { const s = readFileSync('/proc/self/stat', 'utf8'); return Number(s.slice(s.lastIndexOf(')') + 2).split(' ')[1]); };
+     const check = () => { if (ppid() !== ${parent}) process.kill(process.pid, 'SIGKILL'); };
+     check();
+     setInterval(check, 500);`,
+    { eval: true },
+  );
+  watchdog.unref();
 }

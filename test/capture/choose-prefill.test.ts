@@ -74,7 +74,7 @@ describe('the CLI malloc relaunch', () => {
     expect(wantsMallocRelaunch(argv('--verbose', 'capture'), {}, 'linux')).toBe(true);
     expect(wantsMallocRelaunch(argv('demo'), {}, 'linux')).toBe(true);
     expect(wantsMallocRelaunch(argv('analyze', '--in', 'capture'), {}, 'linux')).toBe(false);
-    expect(wantsMallocRelaunch(argv('capture'), { POC_MALLOC_TUNED: '1' }, 'linux')).toBe(false);
+    expect(wantsMallocRelaunch(argv('capture'), { POC_MALLOC_TUNED: '4242' }, 'linux')).toBe(false);
     expect(wantsMallocRelaunch(argv('capture'), {}, 'darwin')).toBe(false);
     expect(CAPTURE_MALLOC_ENV).toEqual({ MALLOC_ARENA_MAX: '1', MALLOC_MMAP_MAX_: '0', MALLOC_TRIM_THRESHOLD_: String(2 ** 40) });
   });
