@@ -12,7 +12,7 @@ import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { makeTinyModel, TINY_DEFAULTS } from '../dist/model/make-tiny-model.js';
-import { CAPTURE_MALLOC_ENV } from '../dist/cli/malloc-env.js';
+import { CAPTURE_MALLOC_ENV } from '../dist/util/malloc-env.js';
 
 const N_TOKENS = 4096;
 const T_SUB = 1024;
@@ -20,7 +20,7 @@ const THREADS = availableParallelism();
 const DEPTHS = [4, 8, 16];
 
 function child(cmd, args) {
-  // with the malloc settings `poc capture` runs under (src/cli/malloc-env.ts)
+  // with the malloc settings `poc capture` runs under (src/util/malloc-env.ts)
   const r = spawnSync(cmd, args, { encoding: 'utf8', maxBuffer: 1 << 24, env: { ...process.env, ...CAPTURE_MALLOC_ENV } });
   if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')} failed:\n${r.stderr}`);
   return JSON.parse(r.stdout.trim().split('\n').pop());

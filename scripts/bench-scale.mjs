@@ -22,7 +22,7 @@ import { findOnnxFile, readModelProto } from '../dist/model/capture-graph.js';
 import { ensureSliceGraphs } from '../dist/model/layer-graphs.js';
 import { availableMemoryBytes, weightBytes } from '../dist/model/weight-bytes.js';
 import { chunkWithinScores } from '../dist/capture/chunk-plan.js';
-import { CAPTURE_MALLOC_ENV } from '../dist/cli/malloc-env.js';
+import { CAPTURE_MALLOC_ENV } from '../dist/util/malloc-env.js';
 
 const list = (name, fallback) => (process.env[name] ? process.env[name].split(',').map((x) => x.trim()) : fallback);
 const DEPTHS = list('POC_SCALE_DEPTHS', ['4', '8', '32']).map(Number);

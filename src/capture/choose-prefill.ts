@@ -3,7 +3,7 @@ import { findOnnxFile, readModelProto } from '../model/capture-graph.js';
 import { cudaProviderInstalled } from '../model/providers.js';
 import type { EpChoice } from '../model/session.js';
 import { availableMemoryBytes, weightBytes } from '../model/weight-bytes.js';
-import { CAPTURE_MALLOC_ENV } from '../cli/malloc-env.js';
+import { CAPTURE_MALLOC_ENV } from '../util/malloc-env.js';
 import type { PrefillMode } from './prefiller.js';
 
 /** The mode a capture runs with, and the one line saying why when it was not asked for. */

@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { choosePrefillMode } from '../../src/capture/choose-prefill.js';
-import { CAPTURE_MALLOC_ENV, wantsMallocRelaunch } from '../../src/cli/malloc-env.js';
+import { CAPTURE_MALLOC_ENV, wantsMallocRelaunch } from '../../src/util/malloc-env.js';
 import { findOnnxFile, readModelProto } from '../../src/model/capture-graph.js';
 import { makeTinyModel, TINY_DEFAULTS } from '../../src/model/make-tiny-model.js';
 import { weightBytes } from '../../src/model/weight-bytes.js';
