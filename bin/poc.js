@@ -13,5 +13,12 @@ if (problem !== undefined || !existsSync(fileURLToPath(entry))) {
   process.stderr.write(`poc: ${problem ?? 'the CLI is not built; run `npm run build` in the poc folder'}\n`);
   process.exit(2);
 }
-const { main } = await import(entry.href);
-process.exitCode = await main(process.argv);
+// a capture runs with glibc malloc settings that must be in place at process start (see src/util/malloc-env.ts)
+const { wantsMallocRelaunch, relaunchWithMallocEnv, followParent } = await import(new URL('../dist/util/malloc-env.js', import.meta.url).href);
+if (wantsMallocRelaunch(process.argv, process.env, process.platform)) {
+  process.exitCode = await relaunchWithMallocEnv(process.argv);
+} else {
+  followParent();
+  const { main } = await import(entry.href);
+  process.exitCode = await main(process.argv);
+}

@@ -1,13 +1,17 @@
 // One capture measurement in its own process, so its peak RSS is its own:
 // node bench-capture-child.mjs MODEL_DIR N_TOKENS T_SUB CHUNK THREADS [MODE] -> JSON on stdout
-// MODE: chunks (default; chunk by chunk through all layers), layers (layer by layer) or loop
+// MODE: chunks (default; chunk by chunk through all layers), layers (layer by layer), stream
+// (layer by layer, one session per layer created and released in turn) or loop
 // (chunk by chunk inside one onnxruntime run: the KV cache stays in onnxruntime).
+import { readFileSync } from 'node:fs';
 import { createCaptureSession, closeCaptureSession } from '../dist/model/session.js';
 import { createLayerSession, closeLayerSession } from '../dist/model/layer-session.js';
 import { createLoopSession, closeLoopSession, runLoopPrefill } from '../dist/model/loop-session.js';
 import { prefillCapture } from '../dist/capture/prefill.js';
-import { prefillByLayers } from '../dist/capture/layer-prefill.js';
+import { prefillByLayers, prefillByStreamingLayers } from '../dist/capture/layer-prefill.js';
+import { createStreamSession, closeStreamSession } from '../dist/model/stream-session.js';
 import { samplePositions } from '../dist/capture/positions.js';
+import { chunkWithinScores } from '../dist/capture/chunk-plan.js';
 
 const [modelDir, nTokens, tSub, chunk, threads, mode = 'chunks'] = process.argv.slice(2);
 const n = Number(nTokens);
@@ -26,6 +30,16 @@ if (mode === 'layers') {
     return r.buffers;
   };
   close = () => closeLayerSession(s);
+} else if (mode === 'stream') {
+  const s = await createStreamSession(modelDir, opts);
+  // each prompt creates its layers' sessions: that cost is part of the prefill, so it is timed
+  run = async (x, p, c) => {
+    // as the CLI does: long prompts take shorter chunks (their attention scores bounded)
+    const r = await prefillByStreamingLayers(s, x, p, chunkWithinScores(c, x.length, s.geometry.nHeads));
+    hostKvBytes = r.hostBytes.kvBytes + r.hostBytes.residualBytes;
+    return r.buffers;
+  };
+  close = () => closeStreamSession(s);
 } else if (mode === 'loop') {
   const s = await createLoopSession(modelDir, opts);
   run = (x, p, c) => runLoopPrefill(s, x, p, c);
@@ -54,4 +68,6 @@ const cpu = process.cpuUsage(cpu0);
 const cpuSeconds = (cpu.user + cpu.system) / 1e6;
 const sysSeconds = cpu.system / 1e6;
 await close();
-console.log(JSON.stringify({ seconds, cpuSeconds, sysSeconds, tokensPerSecond: n / seconds, peakRssBytes: process.resourceUsage().maxRSS * 1024, hostKvBytes, ortKvBytes, rows: buffers.queries.length }));
+// VmHWM: the peak resident set of this process
+const hwm = /^VmHWM:\s+(\d+) kB/m.exec(readFileSync('/proc/self/status', 'utf8'));
+console.log(JSON.stringify({ vmHwmBytes: hwm ? Number(hwm[1]) * 1024 : undefined, seconds, cpuSeconds, sysSeconds, tokensPerSecond: n / seconds, peakRssBytes: process.resourceUsage().maxRSS * 1024, hostKvBytes, ortKvBytes, rows: buffers.queries.length }));

@@ -1,7 +1,8 @@
 // Capture throughput and memory. (1) A mid-size random Llama (8 layers, hidden 1024, 16 heads,
 // 4 kv heads, intermediate 2816, float32) prefilled over 4096 tokens with 1024 sampled
 // positions: ours (onnxruntime-node CPU) chunk by chunk through all layers, layer by layer,
-// chunk by chunk inside one run (an ONNX Loop carrying the KV cache), and in one pass, against a PyTorch forward with pre-hooks on self_attn (Debian's torch
+// layer by layer with a session per layer (stream), chunk by chunk inside one run (an ONNX
+// Loop carrying the KV cache), and in one pass, against a PyTorch forward with pre-hooks on self_attn (Debian's torch
 // 1.13), each in its own process. (2) Peak RSS against depth (4, 8, 16 layers) for the three
 // prefill modes, on a model whose KV cache is large next to its weights (hidden 512, 8 kv
 // heads, intermediate 1024), so the KV cache the host holds shows in the RSS.
@@ -11,6 +12,7 @@ import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { makeTinyModel, TINY_DEFAULTS } from '../dist/model/make-tiny-model.js';
+import { CAPTURE_MALLOC_ENV } from '../dist/util/malloc-env.js';
 
 const N_TOKENS = 4096;
 const T_SUB = 1024;
@@ -18,7 +20,8 @@ const THREADS = availableParallelism();
 const DEPTHS = [4, 8, 16];
 
 function child(cmd, args) {
-  const r = spawnSync(cmd, args, { encoding: 'utf8', maxBuffer: 1 << 24 });
+  // with the malloc settings `poc capture` runs under (src/util/malloc-env.ts)
+  const r = spawnSync(cmd, args, { encoding: 'utf8', maxBuffer: 1 << 24, env: { ...process.env, ...CAPTURE_MALLOC_ENV } });
   if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')} failed:\n${r.stderr}`);
   return JSON.parse(r.stdout.trim().split('\n').pop());
 }
@@ -37,9 +40,11 @@ export async function run() {
       ['chunks, one pass', 0, 'chunks'],
       ['chunks, chunk 1024', 1024, 'chunks'],
       ['layers, chunk 1024', 1024, 'layers'],
+      ['stream, chunk 1024', 1024, 'stream'],
       ['loop, chunk 1024', 1024, 'loop'],
       ['chunks, chunk 2048', 2048, 'chunks'],
       ['layers, chunk 2048', 2048, 'layers'],
+      ['stream, chunk 2048', 2048, 'stream'],
       ['loop, chunk 2048', 2048, 'loop'],
     ].map(([label, chunk, mode]) => [label, ours(model, chunk, mode)]);
     const torch = child('/usr/bin/python3', [join(here, 'bench-capture.py'), model, String(N_TOKENS), String(T_SUB), String(THREADS)]);
@@ -52,15 +57,16 @@ export async function run() {
     console.log(`| PyTorch 1.13 eager + pre-hooks | ${torch.tokensPerSecond.toFixed(0)} | ${torch.seconds.toFixed(2)} | ${gib(torch.peakRssBytes)} | | 1.00x | 1.00x |`);
 
     console.log(`\nmodel: hidden 512, 8/8 heads, intermediate 1024, float32 (about ${mib(4 * (4 * 512 * 512 + 3 * 512 * 1024))} of weights and ${mib(2 * N_TOKENS * 512 * 4)} of KV per layer at ${N_TOKENS} tokens); chunk 1024`);
-    console.log('| layers | chunks: peak RSS | chunks: KV held | chunks: tokens/s | layers: peak RSS | layers: KV + residual held | layers: tokens/s | loop: peak RSS | loop: tokens/s |');
-    console.log('|---|---|---|---|---|---|---|---|---|');
+    console.log('| layers | chunks: peak RSS | chunks: KV held | chunks: tokens/s | layers: peak RSS | layers: KV + residual held | layers: tokens/s | stream: peak RSS | stream: tokens/s | loop: peak RSS | loop: tokens/s |');
+    console.log('|---|---|---|---|---|---|---|---|---|---|---|');
     for (const depth of DEPTHS) {
       const m = join(dir, `deep${depth}`);
       await makeTinyModel({ ...TINY_DEFAULTS, out: m, layers: depth, hidden: 512, heads: 8, kvHeads: 8, intermediate: 1024, vocab: 512, seed: 2 });
       const c = ours(m, 1024, 'chunks');
       const l = ours(m, 1024, 'layers');
+      const st = ours(m, 1024, 'stream');
       const p = ours(m, 1024, 'loop');
-      console.log(`| ${depth} | ${gib(c.peakRssBytes)} | ${mib(c.hostKvBytes)} | ${c.tokensPerSecond.toFixed(0)} | ${gib(l.peakRssBytes)} | ${mib(l.hostKvBytes)} | ${l.tokensPerSecond.toFixed(0)} | ${gib(p.peakRssBytes)} | ${p.tokensPerSecond.toFixed(0)} |`);
+      console.log(`| ${depth} | ${gib(c.peakRssBytes)} | ${mib(c.hostKvBytes)} | ${c.tokensPerSecond.toFixed(0)} | ${gib(l.peakRssBytes)} | ${mib(l.hostKvBytes)} | ${l.tokensPerSecond.toFixed(0)} | ${gib(st.peakRssBytes)} | ${st.tokensPerSecond.toFixed(0)} | ${gib(p.peakRssBytes)} | ${p.tokensPerSecond.toFixed(0)} |`);
       rmSync(m, { recursive: true, force: true });
     }
   } finally {

@@ -1,5 +1,6 @@
 import type { ModelGeometry } from '../model/config.js';
-import { allocateLayerState, runLayerChunk, type LayerSession, type LayerState } from '../model/layer-session.js';
+import { allocateLayerState, runLayerChunk, type LayerRunner, type LayerSession, type LayerState } from '../model/layer-session.js';
+import { enterLayer, leaveLayer, type StreamSession } from '../model/stream-session.js';
 import { allocateCaptureBuffers, placeChunkRows, type CaptureBuffers, type CaptureGeometry } from './assemble.js';
 import { planChunks } from './chunk-plan.js';
 import type { PrefillProgress } from './prefill.js';
@@ -40,6 +41,16 @@ export interface LayerPrefillResult {
 }
 
 /**
+ * Where each layer's session comes from: the layer-switch session serves every layer, the
+ * streamed one opens a session per layer in turn (`leave` releases it).
+ */
+interface LayerSource {
+  state: Pick<LayerRunner, 'geometry' | 'kvType' | 'residualWidth' | 'withKeys' | 'withValues'>;
+  enter(l: number): Promise<LayerRunner>;
+  leave(): Promise<void>;
+}
+
+/**
  * Prefills `ids` layer by layer: every layer runs over the whole prompt in chunks of `chunk`
  * tokens (0 = one chunk) through its own KV cache before the next layer starts, so the host
  * holds the residual stream at one layer boundary and one layer's cache, never all layers'.
@@ -53,20 +64,54 @@ export async function prefillByLayers(
   chunk: number,
   onProgress?: (p: PrefillProgress) => void,
 ): Promise<LayerPrefillResult> {
-  const g = session.geometry;
+  const source: LayerSource = { state: session, enter: async () => session, leave: async () => {} };
+  return layerByLayer(source, ids, positionsSorted, chunk, onProgress);
+}
+
+/**
+ * The same prefill with one layer's session at a time (`--prefill stream`): layer l's
+ * session is created when the prompt reaches it and released before layer l + 1's, also
+ * after the last layer and when a chunk fails, so between prompts onnxruntime holds nothing.
+ * The rows are those of prefillByLayers (the same slices, the same chunks).
+ */
+export async function prefillByStreamingLayers(
+  stream: StreamSession,
+  ids: Int32Array,
+  positionsSorted: Int32Array,
+  chunk: number,
+  onProgress?: (p: PrefillProgress) => void,
+): Promise<LayerPrefillResult> {
+  const source: LayerSource = { state: stream, enter: (l) => enterLayer(stream, l), leave: () => leaveLayer(stream) };
+  try {
+    return await layerByLayer(source, ids, positionsSorted, chunk, onProgress);
+  } finally {
+    await leaveLayer(stream);
+  }
+}
+
+async function layerByLayer(
+  source: LayerSource,
+  ids: Int32Array,
+  positionsSorted: Int32Array,
+  chunk: number,
+  onProgress?: (p: PrefillProgress) => void,
+): Promise<LayerPrefillResult> {
+  const g = source.state.geometry;
   const L = g.nLayers;
   const tSub = positionsSorted.length;
-  const buffers = allocateCaptureBuffers(g, tSub, session.withKeys, session.withValues);
-  const state = allocateLayerState(session, ids.length);
+  const buffers = allocateCaptureBuffers(g, tSub, source.state.withKeys, source.state.withValues);
+  const state = allocateLayerState(source.state, ids.length);
   const plans = planChunks(ids.length, positionsSorted, chunk);
   const one: CaptureGeometry = { ...g, nLayers: 1 };
   for (let l = 0; l < L; l++) {
     const layerRows = layerView(buffers, g, tSub, l);
+    const runner = await source.enter(l);
     for (const plan of plans) {
-      const out = await runLayerChunk(session, state, { layer: l, ids, start: plan.start, length: plan.length, capturePositions: plan.capture });
+      const out = await runLayerChunk(runner, state, { layer: l, ids, start: plan.start, length: plan.length, capturePositions: plan.capture });
       placeChunkRows(layerRows, one, tSub, plan.firstRow, plan.capture.length, out.hiddenF16, out.queriesF16, out.keysF16, out.valuesF16);
       onProgress?.({ tokensDone: Math.floor((l * ids.length + plan.start + plan.length) / L), kLen: ids.length });
     }
+    await source.leave();
   }
   return { buffers, hostBytes: measured(buffers, state) };
 }

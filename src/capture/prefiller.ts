@@ -2,9 +2,11 @@ import { UserError } from '../errors.js';
 import type { ModelGeometry } from '../model/config.js';
 import { closeLayerSession, createLayerSession } from '../model/layer-session.js';
 import { closeLoopSession, createLoopSession, runLoopPrefill } from '../model/loop-session.js';
+import { closeStreamSession, createStreamSession } from '../model/stream-session.js';
 import { closeCaptureSession, createCaptureSession, type CaptureSessionOptions, type Provider } from '../model/session.js';
 import type { CaptureBuffers } from './assemble.js';
-import { prefillByLayers } from './layer-prefill.js';
+import { chunkWithinScores } from './chunk-plan.js';
+import { prefillByLayers, prefillByStreamingLayers } from './layer-prefill.js';
 import { prefillCapture, type PrefillProgress } from './prefill.js';
 
 /**
@@ -13,13 +15,17 @@ import { prefillCapture, type PrefillProgress } from './prefill.js';
  *    stream and one layer's KV cache (grows with prompt length only);
  *  - `chunks`: chunk by chunk through the whole model; the host holds every layer's KV cache
  *    (grows with prompt length x layers);
+ *  - `stream`: as `layers`, but with one onnxruntime session per layer, created when the
+ *    prompt reaches that layer and released before the next, so onnxruntime holds one
+ *    layer's weights at a time (host memory bounded by one layer whatever the depth), and
+ *    chunks shortened where their attention scores would exceed STREAM_SCORES_BUDGET;
  *  - `loop`: chunk by chunk through the whole model inside ONE onnxruntime run (an ONNX Loop
  *    carries the KV cache), so only the ids and the gathered rows cross to the host; on a
  *    GPU the cache stays in device memory, on the CPU it is in onnxruntime's arena.
  * All give the same rows up to float rounding; `--chunk 0` is the one-pass graph of any.
  */
-export type PrefillMode = 'layers' | 'chunks' | 'loop';
-export const PREFILL_MODES = ['layers', 'chunks', 'loop'] as const;
+export type PrefillMode = 'layers' | 'stream' | 'chunks' | 'loop';
+export const PREFILL_MODES = ['layers', 'stream', 'chunks', 'loop'] as const;
 
 /** One open model that prefills prompts into corpus rows, whatever the mode. */
 export interface Prefiller {
@@ -44,6 +50,18 @@ export async function openPrefiller(modelDir: string, mode: PrefillMode, chunk: 
       ep: s.ep,
       prefill: async (ids, positions, onProgress) => (await prefillByLayers(s, ids, positions, chunk, onProgress)).buffers,
       close: () => closeLayerSession(s),
+    };
+  }
+  if (mode === 'stream' && chunk > 0) {
+    const s = await createStreamSession(modelDir, opts);
+    return {
+      mode,
+      geometry: s.geometry,
+      ep: s.ep,
+      // the bound on memory covers the attention scores too: long prompts take shorter chunks
+      prefill: async (ids, positions, onProgress) =>
+        (await prefillByStreamingLayers(s, ids, positions, chunkWithinScores(chunk, ids.length, s.geometry.nHeads), onProgress)).buffers,
+      close: () => closeStreamSession(s),
     };
   }
   if (mode === 'loop' && chunk > 0) {

@@ -16,7 +16,8 @@ import { toolVersion } from '../version.js';
 import { withMetaLock } from './meta-lock.js';
 import { removeStalePartials } from './stale-partials.js';
 import { samplePositions } from './positions.js';
-import { openPrefiller, type PrefillMode } from './prefiller.js';
+import { choosePrefillForModel } from './choose-prefill.js';
+import { openPrefiller, type Prefiller, type PrefillMode } from './prefiller.js';
 import { createCaptureProgress } from './progress.js';
 import { resolveModel } from './resolve-model.js';
 
@@ -29,18 +30,16 @@ import { resolveModel } from './resolve-model.js';
 export const DEFAULT_CHUNK = 1024;
 
 /**
- * Default prefill mode. Layer by layer holds one layer's KV cache on the host instead of
- * all of them (for Llama-3.1-8B at 16K: 64 MiB + a 128 MiB residual instead of 2 GiB), at
- * about the same speed: on this project's CPU benchmark (4096 tokens, 1024-token chunks)
- * 394-398 tok/s against 405-419 chunk by chunk in back-to-back runs (3-5 % slower, the
- * causal mask and rotary tables being rebuilt per layer), and with 4, 8 and 16 layers peak
- * RSS 0.71/0.77/0.89 GiB against 0.76/0.90/1.32 GiB at equal speed (+3 %, -2 %, -3 %).
- * `loop` (the whole prompt in one run) was as fast or faster on the same bench (457 tok/s vs
- * 405 at 8 layers), but on the CPU its KV cache is host memory too (onnxruntime's arena, all
- * layers, past and present during a chunk): 0.85/1.23 GiB against 0.77/0.89 GiB at 8/16
- * layers. It pays on a GPU, where that cache stays in device memory.
+ * Without --prefill the mode is chosen per machine (see choosePrefillMode): `stream` on the
+ * CPU under the CLI's malloc settings (one layer's weights at a time, 3-5 % more CPU time
+ * than `layers` on the bench model), else `layers`, and `stream` when the weights would not
+ * fit. Layer by layer holds one layer's KV cache on the host instead of all of them (for
+ * Llama-3.1-8B at 16K: 64 MiB + a 128 MiB residual instead of 2 GiB), at about the speed of
+ * `chunks` (394-398 tok/s against 405-419 on the bench, peak RSS 0.71/0.77/0.89 GiB against
+ * 0.76/0.90/1.32 GiB at 4/8/16 layers). `loop` was as fast or faster (457 tok/s vs 405 at 8
+ * layers), but on the CPU its KV cache is in onnxruntime's arena (all layers); it pays on a
+ * GPU, where that cache stays in device memory.
  */
-export const DEFAULT_PREFILL: PrefillMode = 'layers';
 
 export interface CaptureOptions {
   /** tasks to capture, in order */
@@ -57,7 +56,7 @@ export interface CaptureOptions {
   nSink: number;
   tSub: number;
   chunk?: number;
-  /** layers (default), chunks or loop; see PrefillMode. Does not change the output beyond float rounding. */
+  /** layers, stream, chunks or loop (default: chosen by choosePrefillMode); see PrefillMode. Does not change the output beyond float rounding. */
   prefill?: PrefillMode;
   seed: number;
   ep: EpChoice;
@@ -83,6 +82,8 @@ export interface CaptureResult {
   peakRssBytes: number;
   modelDir: string;
   ep: Provider;
+  /** the prefill mode used (see choosePrefillMode when none was asked for); none when every file was already there */
+  prefill?: Prefiller['mode'];
 }
 
 
@@ -193,7 +194,10 @@ export async function runCapture(opts: CaptureOptions): Promise<CaptureResult> {
     }));
   }
   // --chunk 0: a graph without cache outputs, so only the captured rows leave onnxruntime
-  const session = await openPrefiller(model.dir, opts.prefill ?? DEFAULT_PREFILL, opts.chunk ?? DEFAULT_CHUNK, {
+  const chunk = opts.chunk ?? DEFAULT_CHUNK;
+  const choice = chunk === 0 ? { mode: opts.prefill ?? 'chunks' } : await choosePrefillForModel(opts.prefill, model.dir, opts.ep);
+  if (choice.note) stderr.write(`${choice.note}\n`);
+  const session = await openPrefiller(model.dir, choice.mode, chunk, {
     ep: opts.ep, withKeys: opts.withKeys, withValues: opts.withValues ?? false, threads: opts.threads, warn: (l) => stderr.write(`${l}\n`),
   });
   let current: NpzWriter | undefined;
@@ -244,7 +248,7 @@ export async function runCapture(opts: CaptureOptions): Promise<CaptureResult> {
     await session.close();
   }
   progress.end();
-  return summarize(opts, stderr, { written, skipped, tokens, t0, modelDir: model.dir, ep: session.ep });
+  return summarize(opts, stderr, { written, skipped, tokens, t0, modelDir: model.dir, ep: session.ep, prefill: session.mode });
 }
 
 function validateSettings(opts: CaptureOptions): void {
@@ -311,14 +315,14 @@ function unique<T>(xs: T[]): T[] {
 function summarize(
   opts: CaptureOptions,
   stderr: { write(s: string): unknown },
-  r: { written: string[]; skipped: string[]; tokens: number; t0: number; modelDir: string; ep: Provider },
+  r: { written: string[]; skipped: string[]; tokens: number; t0: number; modelDir: string; ep: Provider; prefill?: Prefiller['mode'] },
 ): CaptureResult {
   const seconds = (performance.now() - r.t0) / 1000;
   const peakRssBytes = process.resourceUsage().maxRSS * 1024;
   const tokensPerSecond = r.tokens / Math.max(seconds, 1e-9);
   stderr.write(
     `capture: ${r.written.length} written, ${r.skipped.length} skipped into ${opts.out}; ${r.tokens} tokens in ${seconds.toFixed(1)} s ` +
-      `(${Math.round(tokensPerSecond)} tok/s, ${r.ep}); peak RSS ${(peakRssBytes / 2 ** 30).toFixed(2)} GiB\n`,
+      `(${Math.round(tokensPerSecond)} tok/s, ${r.ep}${r.prefill ? `, prefill ${r.prefill}` : ''}); peak RSS ${(peakRssBytes / 2 ** 30).toFixed(2)} GiB\n`,
   );
-  return { written: r.written, skipped: r.skipped, tokens: r.tokens, seconds, tokensPerSecond, peakRssBytes, modelDir: r.modelDir, ep: r.ep };
+  return { written: r.written, skipped: r.skipped, tokens: r.tokens, seconds, tokensPerSecond, peakRssBytes, modelDir: r.modelDir, ep: r.ep, prefill: r.prefill };
 }

@@ -1,5 +1,5 @@
 import { Command } from 'commander';
-import { runCapture, DEFAULT_CHUNK, DEFAULT_PREFILL, type CaptureOptions } from '../capture/run-capture.js';
+import { runCapture, DEFAULT_CHUNK, type CaptureOptions } from '../capture/run-capture.js';
 import { PREFILL_MODES, type PrefillMode } from '../capture/prefiller.js';
 import { UserError } from '../errors.js';
 import type { EpChoice } from '../model/provider-plan.js';
@@ -23,7 +23,7 @@ interface CaptureFlags {
   nSink: number;
   tSub: number;
   chunk?: number;
-  prefill: PrefillMode;
+  prefill?: PrefillMode;
   seed: number;
   ep: EpChoice;
   withInputIds: boolean;
@@ -59,10 +59,11 @@ export function registerCapture(program: Command): void {
     .option(
       '--prefill <mode>',
       'layers: run the model layer by layer, each over the prompt in --chunk chunks, holding one layer\'s KV cache on the host; ' +
+        'stream: as layers, with one onnxruntime session per layer created and released in turn, so only one layer\'s weights are ever loaded (host memory bounded by one layer whatever the depth; on a GPU, one layer on the card); ' +
         'chunks: chunk by chunk through all layers, holding every layer\'s KV cache; ' +
-        'loop: chunk by chunk through all layers inside one onnxruntime run, the KV cache never leaving onnxruntime (same rows up to float rounding)',
+        'loop: chunk by chunk through all layers inside one onnxruntime run, the KV cache never leaving onnxruntime. ' +
+        'All give the same rows up to float rounding. Default: stream on the CPU; layers on CUDA, or stream when the weights exceed the free device memory',
       choiceArg(PREFILL_MODES),
-      DEFAULT_PREFILL,
     )
     .option('--seed <n>', 'position-sampling seed (combined with task and prompt_idx)', intArg(0), 0)
     .option(
@@ -116,10 +117,10 @@ export function captureOptionsFromFlags(flags: CaptureFlags, explicit: (name: st
   } else {
     tasks = [flags.task!];
   }
-  if (flags.chunk === 0 && flags.prefill === 'layers' && explicit('prefill')) {
-    throw new UserError('--chunk 0 prefills the whole graph in one pass, not layer by layer: drop --prefill layers or give --chunk N > 0');
+  if (flags.chunk === 0 && (flags.prefill === 'layers' || flags.prefill === 'stream')) {
+    throw new UserError(`--chunk 0 prefills the whole graph in one pass, not layer by layer: drop --prefill ${flags.prefill} or give --chunk N > 0`);
   }
-  if (flags.chunk === 0 && flags.prefill === 'loop' && explicit('prefill')) {
+  if (flags.chunk === 0 && flags.prefill === 'loop') {
     throw new UserError('--chunk 0 prefills the whole graph in one pass, not in a loop over chunks: drop --prefill loop or give --chunk N > 0');
   }
   const promptIdx = flags.promptIdx ?? Array.from({ length: flags.prompts }, (_, i) => i);

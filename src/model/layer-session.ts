@@ -61,6 +61,21 @@ export interface LayerChunkOutput {
   valuesF16?: Uint16Array;
 }
 
+/**
+ * What running one layer's chunks needs: a session computing that layer (the switch session,
+ * or that layer's own slice session, with the same input and output names) and the facts
+ * shared by every layer.
+ */
+export interface LayerRunner {
+  session: ort.InferenceSession;
+  graphs: Pick<LayerGraphs, 'io' | 'seqMajorCache'>;
+  geometry: ModelGeometry;
+  kvType: 'float32' | 'float16';
+  withKeys: boolean;
+  withValues: boolean;
+  residualWidth: number;
+}
+
 /** Build (or reuse) the layer-switch graph of a model folder and open its session. */
 export async function createLayerSession(modelDir: string, opts: CaptureSessionOptions = {}): Promise<LayerSession> {
   const withKeys = opts.withKeys ?? false;
@@ -76,7 +91,7 @@ export async function createLayerSession(modelDir: string, opts: CaptureSessionO
 }
 
 /** Host buffers for a prompt of `kLen` tokens: residual stream at one layer boundary and one layer's KV cache. */
-export function allocateLayerState(s: LayerSession, kLen: number): LayerState {
+export function allocateLayerState(s: Pick<LayerRunner, 'geometry' | 'kvType' | 'residualWidth'>, kLen: number): LayerState {
   const { hiddenSize, nKvHeads, headDim } = s.geometry;
   const alloc = (n: number) => (s.kvType === 'float16' ? new Uint16Array(n) : new Float32Array(n));
   return {
@@ -92,7 +107,7 @@ export function allocateLayerState(s: LayerSession, kLen: number): LayerState {
  * cached past, then writes the next layer's residual rows over this layer's (they are no
  * longer needed: later chunks read later rows) and appends the chunk's K/V to the cache.
  */
-export async function runLayerChunk(s: LayerSession, state: LayerState, input: LayerChunkInput): Promise<LayerChunkOutput> {
+export async function runLayerChunk(s: LayerRunner, state: LayerState, input: LayerChunkInput): Promise<LayerChunkOutput> {
   const { layer, start, length: n } = input;
   const io = s.graphs.io[layer]!;
   const session = s.session;
@@ -144,7 +159,7 @@ export async function runLayerChunk(s: LayerSession, state: LayerState, input: L
 }
 
 /** [1, n, hidden] or [n, hidden], as the export's residual stream is shaped. */
-function residualShape(s: LayerSession, n: number): number[] {
+function residualShape(s: LayerRunner, n: number): number[] {
   const meta = s.session.inputMetadata.find((m) => m.name === SWITCH_IO.residualIn(0));
   const rank = meta && meta.isTensor ? meta.shape.length : 3;
   return rank === 2 ? [n, s.geometry.hiddenSize] : [1, n, s.geometry.hiddenSize];

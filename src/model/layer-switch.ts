@@ -130,6 +130,52 @@ function branchBody(g: GraphProto, slices: LayerSlices, l: number, residualWidth
   return nodes;
 }
 
+/**
+ * Layer `l`'s slice alone as a model with the switch's generic inputs and outputs (no
+ * `layer_index`): what the streamed prefill opens one at a time, so that a session holds one
+ * layer's weights. It returns residual_out slots only where the layer feeds a next one.
+ */
+export function singleLayerModel(slices: LayerSlices, l: number, residualWidth: number): ModelProto {
+  const m = slices.models[l]!;
+  const g = m.graph!;
+  const io = slices.io[l]!;
+  const inputs = g.input.map((i) => {
+    const past = PAST_INPUT.exec(i.name);
+    const slot = io.residualIn.indexOf(i.name);
+    const name = past ? SWITCH_IO.past(past[3] as 'key' | 'value') : slot >= 0 ? SWITCH_IO.residualIn(slot) : i.name;
+    return name === i.name ? i : renamed(i, name);
+  });
+  const types = outputInfos(slices.models.map((x) => x.graph!), slices, residualWidth);
+  // the switch's outputs in order, without the residual slots this layer does not produce
+  const keep = types.filter((t, i) => i >= residualWidth || i < io.residualOut.length);
+  const names = keep.map((t) => t.name);
+  const nodes = branchBody(g, slices, l, residualWidth, [...Array.from({ length: residualWidth }, (_, i) => `/slice/unused_residual${i}`), ...names.slice(io.residualOut.length)]);
+  // branchBody ends with one Identity per result: rename the residual ones kept, drop the others
+  const identities = nodes.splice(nodes.length - types.length, types.length);
+  identities.forEach((n, i) => {
+    if (i < residualWidth) {
+      if (i < io.residualOut.length) nodes.push(makeNode('Identity', [n.input[0]!], [SWITCH_IO.residualOut(i)], n.name));
+    } else nodes.push(n);
+  });
+  const graph = create(GraphProtoSchema, {
+    name: g.name,
+    node: nodes,
+    input: inputs,
+    output: keep,
+    initializer: g.initializer,
+    valueInfo: g.valueInfo,
+  });
+  return create(ModelProtoSchema, {
+    irVersion: m.irVersion,
+    opsetImport: m.opsetImport,
+    producerName: m.producerName,
+    producerVersion: m.producerVersion,
+    domain: m.domain,
+    graph,
+    metadataProps: m.metadataProps,
+  });
+}
+
 function branchGraph(name: string, nodes: NodeProto[], names: string[], types: ValueInfoProto[]): GraphProto {
   return create(GraphProtoSchema, { name, node: nodes, output: names.map((n, i) => renamed(types[i]!, n)) });
 }

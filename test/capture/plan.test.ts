@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { samplePositions } from '../../src/capture/positions.js';
-import { planChunks } from '../../src/capture/chunk-plan.js';
+import { chunkWithinScores, planChunks } from '../../src/capture/chunk-plan.js';
 import { allocateCaptureBuffers, placeChunkRows } from '../../src/capture/assemble.js';
 
 describe('samplePositions', () => {
@@ -74,5 +74,21 @@ describe('placeChunkRows', () => {
       for (let h = 0; h < 3; h++) for (let d = 0; d < 2; d++) expect(buf.queries[((l * 3 + h) * tSub + t) * 2 + d]).toBe(code(l, t, h * 2 + d));
       for (let d = 0; d < 2; d++) expect(buf.keys![(l * tSub + t) * 2 + d]).toBe(code(l, t, d));
     }
+  });
+});
+
+describe('chunkWithinScores', () => {
+  it('keeps a chunk whose float32 scores fit the budget, else the largest multiple of 64 that fits', () => {
+    // Llama-3.1-8B (32 heads) at 16,384 tokens: 1024 x 16384 x 32 x 4 B = 2 GiB > 512 MiB; 256 tokens take exactly 512 MiB
+    expect(chunkWithinScores(1024, 16384, 32, 512 * 2 ** 20)).toBe(256);
+    expect(chunkWithinScores(1024, 4096, 32, 512 * 2 ** 20)).toBe(1024);
+    expect(chunkWithinScores(1024, 4096, 16)).toBe(1024);
+    // 0 means the whole prompt, kept when it fits
+    expect(chunkWithinScores(0, 1000, 4)).toBe(0);
+    expect(chunkWithinScores(0, 16384, 32)).toBe(256);
+    // never below 64 tokens
+    expect(chunkWithinScores(1024, 131072, 64, 2 ** 20)).toBe(64);
+    // 5000 tokens x 32 heads x 4 B = 640,000 B of scores per chunk token: 838 tokens fit 512 MiB, 832 = 13 x 64
+    expect(chunkWithinScores(2048, 5000, 32)).toBe(832);
   });
 });

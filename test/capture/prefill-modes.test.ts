@@ -137,6 +137,40 @@ describe('poc capture --prefill loop through the CLI (tiny model, synthetic prom
   });
 });
 
+describe('poc capture --prefill stream through the CLI (tiny model, synthetic prompts)', () => {
+  it('writes the files of --prefill layers byte for byte (float32 model), and resumes and is resumed by the other modes', async () => {
+    const a = await capture('stream-a', '--prefill', 'stream');
+    expect(a.status, a.stderr).toBe(0);
+    expect(a.stderr).toMatch(/2 written.*prefill stream/);
+    expect(await readFile(join(root, 'stream-a', 'meta.json'), 'utf8')).toBe(await readFile(join(root, 'layers-a', 'meta.json'), 'utf8'));
+    const meta = await readCorpusMeta(join(root, 'stream-a'));
+    for (const name of ['prompt_vt__p0.npz', 'prompt_vt__p1.npz']) {
+      const path = join(root, 'stream-a', name);
+      expect((await validateCorpusFile(path, meta)).problems).toEqual([]);
+      // the same slices on the same inputs as the layer-switch graph's branches
+      expect(Buffer.compare(await readFile(path), await readFile(join(root, 'layers-a', name))), name).toBe(0);
+    }
+    for (const [dir, mode] of [['stream-a', 'layers'], ['stream-a', 'loop'], ['layers-a', 'stream'], ['chunks', 'stream']]) {
+      const r = await capture(dir!, '--prefill', mode!);
+      expect(r.status, r.stderr).toBe(0);
+      expect(r.stderr, `${mode} over ${dir}`).toMatch(/0 written, 2 skipped/);
+    }
+  });
+
+  it('is the default on the CPU under the CLI (same files), and refuses --chunk 0 in one line', async () => {
+    const d = await capture('default');
+    expect(d.status, d.stderr).toBe(0);
+    expect(d.stderr).toMatch(/2 written.*\(\d+ tok\/s, cpu, prefill stream\)/);
+    for (const name of ['prompt_vt__p0.npz', 'prompt_vt__p1.npz']) {
+      expect(Buffer.compare(await readFile(join(root, 'default', name)), await readFile(join(root, 'stream-a', name))), name).toBe(0);
+    }
+    const r = spawnSync(process.execPath, [BIN, 'capture', '--task', 'vt', '--model', 'tiny', '--prefill', 'stream', '--chunk', '0'], { encoding: 'utf8', env });
+    expect(r.status).toBe(1);
+    expect(r.stderr.trim().split('\n')).toHaveLength(1);
+    expect(r.stderr).toMatch(/--chunk 0 prefills the whole graph in one pass, not layer by layer: drop --prefill stream/);
+  });
+});
+
 describe('poc capture --prefill layers, interrupted', () => {
   it('stops between chunks on abort, leaves no file, and the same run then completes', async () => {
     const modelDir = join(root, 'model');

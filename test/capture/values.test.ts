@@ -81,7 +81,7 @@ function excessOverRounding(got: ArrayLike<number>, want: ArrayLike<number>): nu
 
 describe('poc capture --with-values through the CLI (tiny genai float32 model, GQA group 2)', () => {
   // --chunk 0 is the one-pass graph; the others chunk through the KV cache in 64-token chunks
-  it.each([['layers'], ['chunks'], ['loop'], ['one-pass']])('--prefill %s: numpy reads values equal to v_proj of the float64 reference; inspect validates it', async (mode) => {
+  it.each([['layers'], ['stream'], ['chunks'], ['loop'], ['one-pass']])('--prefill %s: numpy reads values equal to v_proj of the float64 reference; inspect validates it', async (mode) => {
     const extra = mode === 'one-pass' ? ['--chunk', '0'] : ['--prefill', mode];
     const r = await poc(captureArgs(`cli-${mode}`, ...extra));
     expect(r.status, r.stderr).toBe(0);

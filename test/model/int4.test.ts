@@ -7,7 +7,8 @@ import { ModelProtoSchema } from 'onnx-buf';
 import { makeTinyModel, TINY_DEFAULTS } from '../../src/model/make-tiny-model.js';
 import { closeCaptureSession, createCaptureSession, emptyKvCache, runChunk } from '../../src/model/session.js';
 import { closeLayerSession, createLayerSession } from '../../src/model/layer-session.js';
-import { prefillByLayers } from '../../src/capture/layer-prefill.js';
+import { prefillByLayers, prefillByStreamingLayers } from '../../src/capture/layer-prefill.js';
+import { closeStreamSession, createStreamSession } from '../../src/model/stream-session.js';
 import { prefillCapture } from '../../src/capture/prefill.js';
 import { closeLoopSession, createLoopSession, runLoopPrefill } from '../../src/model/loop-session.js';
 import { fromHalfArray } from '../../src/model/half.js';
@@ -110,7 +111,7 @@ describe('surgery on an int4 (MatMulNBits) genai export', () => {
     expect(vErr).toBeLessThan(3e-3);
   });
 
-  it('gives the same rows when prefilled layer by layer (residual cut around MatMulNBits layers)', async () => {
+  it('gives the same rows when prefilled layer by layer, streamed per layer, or in a Loop (residual cut around MatMulNBits layers)', async () => {
     const ids = Int32Array.from({ length: 20 }, (_, i) => (i * 13 + 5) % 500);
     const positions = Int32Array.from([0, 7, 19]);
     const c = await createCaptureSession(dir, { ep: 'cpu', threads: 1, withValues: true });
@@ -123,6 +124,13 @@ describe('surgery on an int4 (MatMulNBits) genai export', () => {
     expect(Array.from(layered.hidden)).toEqual(Array.from(chunked.hidden));
     expect(Array.from(layered.queries)).toEqual(Array.from(chunked.queries));
     expect(Array.from(layered.values!)).toEqual(Array.from(chunked.values!));
+    // and with one session per layer slice (MatMulNBits weights in that slice only)
+    const st = await createStreamSession(dir, { ep: 'cpu', threads: 1, withValues: true });
+    const streamed = (await prefillByStreamingLayers(st, ids, positions, 6)).buffers;
+    await closeStreamSession(st);
+    expect(Array.from(streamed.hidden)).toEqual(Array.from(chunked.hidden));
+    expect(Array.from(streamed.queries)).toEqual(Array.from(chunked.queries));
+    expect(Array.from(streamed.values!)).toEqual(Array.from(chunked.values!));
     // and inside one Loop run (MatMulNBits reading outer-scope weights from the body)
     const lp = await createLoopSession(dir, { ep: 'cpu', threads: 1, withValues: true });
     const looped = await runLoopPrefill(lp, ids, positions, 6);

@@ -8,7 +8,8 @@ import { makeTinyModel, TINY_DEFAULTS, type MakeTinyModelOptions } from '../../s
 import { closeCaptureSession, createCaptureSession, emptyKvCache, runChunk } from '../../src/model/session.js';
 import { fromHalfArray } from '../../src/model/half.js';
 import { closeLayerSession, createLayerSession } from '../../src/model/layer-session.js';
-import { prefillByLayers } from '../../src/capture/layer-prefill.js';
+import { prefillByLayers, prefillByStreamingLayers } from '../../src/capture/layer-prefill.js';
+import { closeStreamSession, createStreamSession } from '../../src/model/stream-session.js';
 import { closeLoopSession, createLoopSession, runLoopPrefill } from '../../src/model/loop-session.js';
 import { DT, floatTensor, int64Tensor, makeNode } from '../../src/model/onnx-graph.js';
 import { referenceForward, type RefForward } from './reference-llama.js';
@@ -68,6 +69,14 @@ async function capture(dir: string) {
   expect(excess(fromHalfArray(buffers.hidden), got.hidden), 'layer-streamed hidden').toBeLessThan(1e-4);
   expect(excess(headsSideBySide(layered, L, nq, P, d), got.queries), 'layer-streamed queries').toBeLessThan(1e-4);
   expect(excess(headsSideBySide(layeredValues, L, nkv, P, d), got.values), 'layer-streamed values').toBeLessThan(1e-4);
+  // the streamed prefill (a session per layer slice) gives the layer-switch rows bit for bit (float32 variants)
+  const st = await createStreamSession(dir, { ep: 'cpu', threads: 1, withValues: true });
+  const streamed = (await prefillByStreamingLayers(st, Int32Array.from(ids), Int32Array.from(positions), 10)).buffers;
+  await closeStreamSession(st);
+  expect(st.stats.peakOpen).toBe(1);
+  expect(Buffer.from(streamed.hidden.buffer).equals(Buffer.from(buffers.hidden.buffer)), 'streamed hidden').toBe(true);
+  expect(Buffer.from(streamed.queries.buffer).equals(Buffer.from(buffers.queries.buffer)), 'streamed queries').toBe(true);
+  expect(Buffer.from(streamed.values!.buffer).equals(Buffer.from(buffers.values!.buffer)), 'streamed values').toBe(true);
   // and the loop graph (one run, the same uneven chunks) builds its body from every variant
   const lp = await createLoopSession(dir, { ep: 'cpu', threads: 1, withValues: true });
   const looped = await runLoopPrefill(lp, Int32Array.from(ids), Int32Array.from(positions), 10);

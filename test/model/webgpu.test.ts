@@ -65,6 +65,7 @@ describe('--ep webgpu on SwiftShader (no shader-f16: rows rounded on the host)',
   // (truncation, a wrong field) would move about half or all of them.
   const MODES: Array<{ name: string; flags: string[] }> = [
     { name: '--prefill layers', flags: ['--prefill', 'layers', '--chunk', '48'] },
+    { name: '--prefill stream', flags: ['--prefill', 'stream', '--chunk', '48'] },
     { name: '--prefill chunks', flags: ['--prefill', 'chunks', '--chunk', '48'] },
     { name: '--prefill loop', flags: ['--prefill', 'loop', '--chunk', '48'] },
     { name: '--chunk 0 (one pass)', flags: ['--chunk', '0', '--prefill', 'chunks'] },

@@ -1,0 +1,81 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { choosePrefillMode } from '../../src/capture/choose-prefill.js';
+import { CAPTURE_MALLOC_ENV, wantsMallocRelaunch } from '../../src/util/malloc-env.js';
+import { findOnnxFile, readModelProto } from '../../src/model/capture-graph.js';
+import { makeTinyModel, TINY_DEFAULTS } from '../../src/model/make-tiny-model.js';
+import { weightBytes } from '../../src/model/weight-bytes.js';
+
+const GiB = 2 ** 30;
+const w = { stored: 16 * GiB, cpuResident: 30 * GiB };
+const env = { availableBytes: 20 * GiB, cudaInstalled: false, mallocTuned: false };
+
+describe('choosePrefillMode', () => {
+  it('keeps a mode given on the command line, whatever the memory', () => {
+    for (const mode of ['layers', 'chunks', 'loop', 'stream'] as const) expect(choosePrefillMode(mode, w, 'cpu', env)).toEqual({ mode });
+  });
+
+  it('streams on the CPU under the CLI malloc settings, silently', () => {
+    expect(choosePrefillMode(undefined, { stored: 1, cpuResident: 1 }, 'cpu', { ...env, mallocTuned: true })).toEqual({ mode: 'stream' });
+    expect(choosePrefillMode(undefined, { stored: 1, cpuResident: 1 }, 'auto', { ...env, mallocTuned: true })).toEqual({ mode: 'stream' });
+  });
+
+  it('without them: layers when the CPU-resident weights fit, stream with one line saying why when not', () => {
+    expect(choosePrefillMode(undefined, { stored: GiB, cpuResident: 2 * GiB }, 'cpu', env)).toEqual({ mode: 'layers' });
+    const big = choosePrefillMode(undefined, w, 'auto', env);
+    expect(big.mode).toBe('stream');
+    expect(big.note).toMatch(/^note: the model's weights take about 30\.0 GiB .* 20\.0 GiB is available: prefilling one layer at a time \(--prefill stream\)$/);
+    expect(big.note).not.toContain('\n');
+  });
+
+  it('on CUDA: layers, unless the stored weights exceed the device\'s free memory', () => {
+    const cuda = { ...env, cudaInstalled: true, mallocTuned: true };
+    expect(choosePrefillMode(undefined, w, 'auto', cuda)).toEqual({ mode: 'layers' });
+    expect(choosePrefillMode(undefined, w, 'cuda', { ...cuda, cudaFreeBytes: 40 * GiB })).toEqual({ mode: 'layers' });
+    const small = choosePrefillMode(undefined, w, 'cuda', { ...cuda, cudaFreeBytes: 12 * GiB });
+    expect(small.mode).toBe('stream');
+    expect(small.note).toMatch(/16\.0 GiB and the CUDA device has 12\.0 GiB free/);
+  });
+});
+
+describe('weightBytes', () => {
+  let dir = '';
+  beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'poc-weights-'));
+    await makeTinyModel({ ...TINY_DEFAULTS, dtype: 'float16', layers: 2, out: dir });
+  });
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('counts float16 GEMM weights twice over for the CPU provider, the embedding and norms as stored', async () => {
+    const { model } = await readModelProto(await findOnnxFile(dir));
+    const got = weightBytes(model);
+    const o = TINY_DEFAULTS;
+    const d = o.hidden / o.heads;
+    // independent arithmetic from the tiny model's shapes: per layer q, k, v, o and the MLP's
+    // three matrices (float16, read by MatMul), two norm scales; the embedding, the final
+    // norm and lm_head
+    const gemmPerLayer = o.hidden * o.heads * d + 2 * o.hidden * o.kvHeads * d + o.heads * d * o.hidden + 3 * o.hidden * o.intermediate;
+    const gemm = 2 * gemmPerLayer + o.hidden * o.vocab;
+    const other = o.vocab * o.hidden + (2 * 2 + 1) * o.hidden;
+    // the export may hold small constants beside the weights (shapes, rotary tables): a few KiB at most
+    const extraStored = got.stored - 2 * (gemm + other);
+    expect(extraStored).toBeGreaterThanOrEqual(0);
+    expect(extraStored).toBeLessThan(64 * 1024);
+    expect(got.cpuResident - got.stored).toBe(2 * gemm);
+  });
+});
+
+describe('the CLI malloc relaunch', () => {
+  it('is for capture and demo runs on Linux, once', () => {
+    const argv = (...a: string[]) => ['node', 'poc.js', ...a];
+    expect(wantsMallocRelaunch(argv('capture', '--task', 'vt'), {}, 'linux')).toBe(true);
+    expect(wantsMallocRelaunch(argv('--verbose', 'capture'), {}, 'linux')).toBe(true);
+    expect(wantsMallocRelaunch(argv('demo'), {}, 'linux')).toBe(true);
+    expect(wantsMallocRelaunch(argv('analyze', '--in', 'capture'), {}, 'linux')).toBe(false);
+    expect(wantsMallocRelaunch(argv('capture'), { POC_MALLOC_TUNED: '4242' }, 'linux')).toBe(false);
+    expect(wantsMallocRelaunch(argv('capture'), {}, 'darwin')).toBe(false);
+    expect(CAPTURE_MALLOC_ENV).toEqual({ MALLOC_ARENA_MAX: '1', MALLOC_MMAP_MAX_: '0', MALLOC_TRIM_THRESHOLD_: String(2 ** 40) });
+  });
+});
