@@ -76,7 +76,7 @@ describe('--ep webgpu on SwiftShader (no shader-f16: rows rounded on the host)',
       const out = join(root, `gpu-${mode.flags.join('')}`);
       const r = runCliWith(env, [...CAPTURE, '--model', model, '--ep', 'webgpu', '--out', out, ...mode.flags]);
       expect(r.status, r.stderr).toBe(0);
-      expect(r.stderr).toMatch(/tok\/s, webgpu\)/);
+      expect(r.stderr).toMatch(/tok\/s, webgpu, prefill [\w-]+\)/);
       const diff = compareFiles(join(root, 'cpu', FILE), join(out, FILE));
       console.log(`[webgpu] ${mode.name}: ${Object.entries(diff).map(([f, d]) => `${f} ${d.differ}/${d.n} differ, ${d.beyondUlp} by more than 1 ulp, by at most 1 ulp + ${d.excessOverRms.toExponential(1)} rms`).join('; ')}`);
       for (const [field, d] of Object.entries(diff)) {
@@ -116,7 +116,7 @@ describe('--ep auto and missing adapters', () => {
     expect(said, r.stderr).toHaveLength(1);
     expect(said[0]).toMatch(/running on CPU/);
     expect(said[0]).toMatch(/software adapters, skipped: SwiftShader/);
-    expect(r.stderr).toMatch(/tok\/s, cpu\)/);
+    expect(r.stderr).toMatch(/tok\/s, cpu, prefill [\w-]+\)/);
   });
 
   it('with no Vulkan device, --ep webgpu exits 1 with one line and writes nothing', () => {
