@@ -1,5 +1,5 @@
 import type { Matrix } from './types.js';
-import { createKernels, type KernelOptions } from './kernels/index.js';
+import { createKernels, type KernelOptions, type KernelPrecision } from './kernels/index.js';
 import { precisionCholeskyWasm } from './wasm/linalg.js';
 
 /**
@@ -20,10 +20,23 @@ export function silvermanFactor(n: number, d: number): number {
  * and the log-sum-exp over training points runs on the engine's kernels (onnxruntime, float64
  * by default); JS keeps the d x d factor (WebAssembly).
  */
-export async function kdeLogPdf(train: Matrix, test: Matrix, kernel: KernelOptions = { precision: 'float64' }): Promise<Float64Array | null> {
+export interface KdeOptions extends KernelOptions {
+  /**
+   * Element type of the train x test products and their log-sum-exp only (default: `precision`).
+   * float32 there moves a log density by ~1e-5 nats (3e-5 worst in test/stats/kde.test.ts) at 3277 x 819 x 128 (the whitened rows
+   * and the offsets |z_i|^2 / 2 ~ 76 round to 2^-24 relative, so each exponent is off by a
+   * few 1e-6 and the log-sum-exp by no more than its largest exponent error), against a
+   * float64 product ~2x the cost; the covariance and whitening stay in `precision`.
+   */
+  crossPrecision?: KernelPrecision;
+}
+
+export async function kdeLogPdf(train: Matrix, test: Matrix, kernel: KdeOptions = { precision: 'float64' }): Promise<Float64Array | null> {
   const n = train.rows, d = train.cols, m = test.rows;
   if (test.cols !== d) throw new RangeError(`kde: train has ${d} columns, test ${test.cols}`);
-  const opts: KernelOptions = { precision: 'float64', ...kernel };
+  const { crossPrecision, ...rest } = kernel;
+  const opts: KernelOptions = { precision: 'float64', ...rest };
+  const crossOpts: KernelOptions = { ...opts, precision: crossPrecision ?? opts.precision };
   const trainKernels = createKernels(train.data, n, d, opts);
   // the scatter about the training mean (the kernels centre it), unbiased as scipy's
   const ones = new Float64Array(n).fill(1);
@@ -36,8 +49,8 @@ export async function kdeLogPdf(train: Matrix, test: Matrix, kernel: KernelOptio
   const logNorm = -0.5 * d * Math.log(2 * Math.PI) + factor.logDetU - Math.log(n);
   const offset = new Float64Array(d); // mean U
   for (let a = 0; a < d; a++) for (let j = a; j < d; j++) offset[j]! += mean[a]! * factor.U[a * d + j]!;
-  const zTrain = Float64Array.from(await trainKernels.whiten(factor.U, offset, 1));
-  const zTest = Float64Array.from(await createKernels(test.data, m, d, opts).whiten(factor.U, offset, 1));
+  const zTrain = asFloat64(await trainKernels.whiten(factor.U, offset, 1));
+  const zTest = asFloat64(await createKernels(test.data, m, d, opts).whiten(factor.U, offset, 1));
   // -|z_i - z_j|^2 / 2 = z_j . z_i - |z_i|^2 / 2 - |z_j|^2 / 2: the log-sum-exp over training
   // points i of the first two terms runs inside the backend (the [block, n] exponents never
   // reach JS); whitened about the training mean, so the expansion loses little to cancellation
@@ -48,10 +61,14 @@ export async function kdeLogPdf(train: Matrix, test: Matrix, kernel: KernelOptio
   const BLOCK = 1024; // test rows per product: bounds the [block, n] buffer inside the backend
   for (let j0 = 0; j0 < m; j0 += BLOCK) {
     const b = Math.min(BLOCK, m - j0);
-    const lse = await createKernels(zTest.subarray(j0 * d, (j0 + b) * d), b, d, opts).logSumExpDot(zTrain, n, 1, halfNormTrain);
+    const lse = await createKernels(zTest.subarray(j0 * d, (j0 + b) * d), b, d, crossOpts).logSumExpDot(zTrain, n, 1, halfNormTrain);
     for (let j = 0; j < b; j++) out[j0 + j] = lse[j]! - 0.5 * normTest[j0 + j]! + logNorm;
   }
   return out;
+}
+
+function asFloat64(v: Float32Array | Float64Array): Float64Array {
+  return v instanceof Float64Array ? v : Float64Array.from(v);
 }
 
 function rowNorms(Z: Float64Array, n: number, d: number): Float64Array {
