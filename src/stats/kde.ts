@@ -23,10 +23,11 @@ export function silvermanFactor(n: number, d: number): number {
 export interface KdeOptions extends KernelOptions {
   /**
    * Element type of the train x test products and their log-sum-exp only (default: `precision`).
-   * float32 there moves a log density by ~1e-5 nats (3e-5 worst in test/stats/kde.test.ts) at 3277 x 819 x 128 (the whitened rows
-   * and the offsets |z_i|^2 / 2 ~ 76 round to 2^-24 relative, so each exponent is off by a
-   * few 1e-6 and the log-sum-exp by no more than its largest exponent error), against a
-   * float64 product ~2x the cost; the covariance and whitening stay in `precision`.
+   * float32 there moves a log density by ~1e-5 nats at 3277 x 819 x 128 (3.1e-5 worst against
+   * scipy in test/stats/kde.test.ts): the whitened rows and the offsets |z_i|^2 / 2 ~ 76 round
+   * to 2^-24 relative, so each exponent is off by a few 1e-6 and the log-sum-exp by no more
+   * than its largest exponent error; the float64 product costs ~2x. The covariance and the
+   * whitening stay in `precision`.
    */
   crossPrecision?: KernelPrecision;
 }
