@@ -1,7 +1,7 @@
 import type { GmmParams, Matrix } from '../stats/types.js';
 import { directionalPitTest, pitDirections } from '../stats/pit.js';
 import { createKernels } from '../stats/kernels/index.js';
-import { createRng, seedFrom, type Rng } from '../util/rng.js';
+import { createRng, seedFrom, type SeededRng as Rng } from '../util/rng.js';
 
 /**
  * The KS test's behaviour at the corpus's own sample size and dimension, on planted data:
@@ -97,9 +97,7 @@ export async function ksPowerTable(nTrain: number, nTest: number, d: number, alp
 }
 
 function gaussian(rng: Rng, n: number, d: number): Float64Array {
-  const out = new Float64Array(n * d);
-  for (let i = 0; i < out.length; i++) out[i] = rng.normal();
-  return out;
+  return rng.fillNormal(new Float64Array(n * d));
 }
 
 function studentT(rng: Rng, n: number, d: number, dof: number): Float64Array {
