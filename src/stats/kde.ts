@@ -39,11 +39,20 @@ export async function kdeLogPdf(train: Matrix, test: Matrix, kernel: KdeOptions 
   const opts: KernelOptions = { precision: 'float64', ...rest };
   const crossOpts: KernelOptions = { ...opts, precision: crossPrecision ?? opts.precision };
   const trainKernels = createKernels(train.data, n, d, opts);
-  // the scatter about the training mean (the kernels centre it), unbiased as scipy's
-  const ones = new Float64Array(n).fill(1);
-  const { means: mean, scatter: cov } = await trainKernels.weightedMoments(ones, Float64Array.of(n), 1);
+  // the scatter about the training mean, unbiased as scipy's, as one product Xc^T X (= Xc^T Xc:
+  // the columns of the centred Xc sum to zero): cheaper than the M-step's column-block moments,
+  // whose input copies only pay off when reused over EM iterations
+  const mean = new Float64Array(d);
+  for (let i = 0; i < n; i++) for (let j = 0; j < d; j++) mean[j]! += train.data[i * d + j]!;
+  for (let j = 0; j < d; j++) mean[j]! /= n;
+  const centred = new Float64Array(n * d);
+  for (let i = 0; i < n; i++) for (let j = 0; j < d; j++) centred[i * d + j] = train.data[i * d + j]! - mean[j]!;
+  const cross = await trainKernels.weightedSums(centred, d);
   const scale = silvermanFactor(n, d) ** 2 / (n - 1);
-  for (let i = 0; i < cov.length; i++) cov[i]! *= scale;
+  const cov = new Float64Array(d * d);
+  for (let a = 0; a < d; a++) {
+    for (let b = 0; b <= a; b++) cov[a * d + b] = cov[b * d + a] = 0.5 * (cross[a * d + b]! + cross[b * d + a]!) * scale;
+  }
   // U U^T = cov^-1 (upper U): z = (x - mean) U turns every kernel into exp(-|z_i - z_j|^2 / 2)
   const factor = precisionCholeskyWasm(cov, d);
   if (!factor) return null;
