@@ -1,6 +1,7 @@
 import type { Matrix } from './types.js';
 import { createKernels, type KernelOptions, type KernelPrecision } from './kernels/index.js';
 import { precisionCholeskyWasm } from './wasm/linalg.js';
+import { meanAndScatter } from './scatter.js';
 
 /**
  * Gaussian kernel density estimate with Silverman's bandwidth, as scipy.stats.gaussian_kde
@@ -39,20 +40,10 @@ export async function kdeLogPdf(train: Matrix, test: Matrix, kernel: KdeOptions 
   const opts: KernelOptions = { precision: 'float64', ...rest };
   const crossOpts: KernelOptions = { ...opts, precision: crossPrecision ?? opts.precision };
   const trainKernels = createKernels(train.data, n, d, opts);
-  // the scatter about the training mean, unbiased as scipy's, as one product Xc^T X (= Xc^T Xc:
-  // the columns of the centred Xc sum to zero): cheaper than the M-step's column-block moments,
-  // whose input copies only pay off when reused over EM iterations
-  const mean = new Float64Array(d);
-  for (let i = 0; i < n; i++) for (let j = 0; j < d; j++) mean[j]! += train.data[i * d + j]!;
-  for (let j = 0; j < d; j++) mean[j]! /= n;
-  const centred = new Float64Array(n * d);
-  for (let i = 0; i < n; i++) for (let j = 0; j < d; j++) centred[i * d + j] = train.data[i * d + j]! - mean[j]!;
-  const cross = await trainKernels.weightedSums(centred, d);
+  // the scatter about the training mean, unbiased as scipy's
+  const { mean, scatter: cov } = await meanAndScatter(train.data, n, d, trainKernels);
   const scale = silvermanFactor(n, d) ** 2 / (n - 1);
-  const cov = new Float64Array(d * d);
-  for (let a = 0; a < d; a++) {
-    for (let b = 0; b <= a; b++) cov[a * d + b] = cov[b * d + a] = 0.5 * (cross[a * d + b]! + cross[b * d + a]!) * scale;
-  }
+  for (let i = 0; i < cov.length; i++) cov[i]! *= scale;
   // U U^T = cov^-1 (upper U): z = (x - mean) U turns every kernel into exp(-|z_i - z_j|^2 / 2)
   const factor = precisionCholeskyWasm(cov, d);
   if (!factor) return null;
