@@ -1,7 +1,8 @@
 import type { GmmParams, Matrix } from '../stats/types.js';
 import { directionalPitTest, pitDirections } from '../stats/pit.js';
 import { createKernels } from '../stats/kernels/index.js';
-import { createRng, seedFrom, type Rng } from '../util/rng.js';
+import { meanAndScatter } from '../stats/scatter.js';
+import { createRng, seedFrom, type SeededRng as Rng } from '../util/rng.js';
 
 /**
  * The KS test's behaviour at the corpus's own sample size and dimension, on planted data:
@@ -64,14 +65,13 @@ export function powerChunks(draws: number, size = 5): PowerChunk[] {
 export async function runPowerChunk(p: PowerParams, chunk: PowerChunk, threads?: number): Promise<number> {
   const { scenario, kind, gen } = SCENARIOS[chunk.scenario]!;
   const { nTrain, nTest, d } = p;
-  const ones = new Float64Array(nTrain).fill(1);
   let hits = 0;
   for (let r = chunk.from; r < chunk.to; r++) {
     const rng = createRng(seedFrom(p.seed, 'ks-power', scenario, r));
     const trainData = gen(rng, nTrain, d);
     const test: Matrix = { data: gen(rng, nTest, d), rows: nTest, cols: d };
     // the n x d x d covariance is the costly step (JS took ~80 ms a draw at 3277 x 128): float64 onnxruntime
-    const { means: mean, scatter: cov } = await createKernels(trainData, nTrain, d, { precision: 'float64', threads }).weightedMoments(ones, Float64Array.of(nTrain), 1);
+    const { mean, scatter: cov } = await meanAndScatter(trainData, nTrain, d, createKernels(trainData, nTrain, d, { precision: 'float64', threads }));
     for (let t = 0; t < cov.length; t++) cov[t]! /= nTrain;
     const fit: GmmParams = { k: 1, d, covariance: 'full', weights: Float64Array.of(1), means: mean, covariances: cov };
     const pValue = directionalPitTest(fit, test, nTrain, pitDirections(fit, 16, p.seed + r)).pValue;
@@ -97,9 +97,7 @@ export async function ksPowerTable(nTrain: number, nTest: number, d: number, alp
 }
 
 function gaussian(rng: Rng, n: number, d: number): Float64Array {
-  const out = new Float64Array(n * d);
-  for (let i = 0; i < out.length; i++) out[i] = rng.normal();
-  return out;
+  return rng.fillNormal(new Float64Array(n * d));
 }
 
 function studentT(rng: Rng, n: number, d: number, dof: number): Float64Array {

@@ -1,6 +1,7 @@
 import type { Matrix } from './types.js';
-import { createKernels, type KernelOptions } from './kernels/index.js';
+import { createKernels, type KernelOptions, type KernelPrecision } from './kernels/index.js';
 import { precisionCholeskyWasm } from './wasm/linalg.js';
+import { meanAndScatter } from './scatter.js';
 
 /**
  * Gaussian kernel density estimate with Silverman's bandwidth, as scipy.stats.gaussian_kde
@@ -17,17 +18,30 @@ export function silvermanFactor(n: number, d: number): number {
  * Log density (nats) of the KDE built on `train` at each row of `test`, by log-sum-exp over the
  * training points; null when the data covariance is singular (e.g. a constant dimension).
  * Every n x d x d and n x m x d product (covariance, whitening, train x test cross products)
- * runs on the engine's kernels (onnxruntime, float64 by default); JS keeps the d x d factor
- * (WebAssembly) and the log-sum-exp.
+ * and the log-sum-exp over training points runs on the engine's kernels (onnxruntime, float64
+ * by default); JS keeps the d x d factor (WebAssembly).
  */
-export async function kdeLogPdf(train: Matrix, test: Matrix, kernel: KernelOptions = { precision: 'float64' }): Promise<Float64Array | null> {
+export interface KdeOptions extends KernelOptions {
+  /**
+   * Element type of the train x test products and their log-sum-exp only (default: `precision`).
+   * float32 there moves a log density by ~1e-5 nats at 3277 x 819 x 128 (3.1e-5 worst against
+   * scipy in test/stats/kde.test.ts): the whitened rows and the offsets |z_i|^2 / 2 ~ 76 round
+   * to 2^-24 relative, so each exponent is off by a few 1e-6 and the log-sum-exp by no more
+   * than its largest exponent error; the float64 product costs ~2x. The covariance and the
+   * whitening stay in `precision`.
+   */
+  crossPrecision?: KernelPrecision;
+}
+
+export async function kdeLogPdf(train: Matrix, test: Matrix, kernel: KdeOptions = { precision: 'float64' }): Promise<Float64Array | null> {
   const n = train.rows, d = train.cols, m = test.rows;
   if (test.cols !== d) throw new RangeError(`kde: train has ${d} columns, test ${test.cols}`);
-  const opts: KernelOptions = { precision: 'float64', ...kernel };
+  const { crossPrecision, ...rest } = kernel;
+  const opts: KernelOptions = { precision: 'float64', ...rest };
+  const crossOpts: KernelOptions = { ...opts, precision: crossPrecision ?? opts.precision };
   const trainKernels = createKernels(train.data, n, d, opts);
-  // the scatter about the training mean (the kernels centre it), unbiased as scipy's
-  const ones = new Float64Array(n).fill(1);
-  const { means: mean, scatter: cov } = await trainKernels.weightedMoments(ones, Float64Array.of(n), 1);
+  // the scatter about the training mean, unbiased as scipy's
+  const { mean, scatter: cov } = await meanAndScatter(train.data, n, d, trainKernels);
   const scale = silvermanFactor(n, d) ** 2 / (n - 1);
   for (let i = 0; i < cov.length; i++) cov[i]! *= scale;
   // U U^T = cov^-1 (upper U): z = (x - mean) U turns every kernel into exp(-|z_i - z_j|^2 / 2)
@@ -36,42 +50,27 @@ export async function kdeLogPdf(train: Matrix, test: Matrix, kernel: KernelOptio
   const logNorm = -0.5 * d * Math.log(2 * Math.PI) + factor.logDetU - Math.log(n);
   const offset = new Float64Array(d); // mean U
   for (let a = 0; a < d; a++) for (let j = a; j < d; j++) offset[j]! += mean[a]! * factor.U[a * d + j]!;
-  // whitened about the training mean, so |a|^2 + |b|^2 - 2ab loses little to cancellation
-  const zTrain = Float64Array.from(await trainKernels.whiten(factor.U, offset, 1));
-  const zTest = Float64Array.from(await createKernels(test.data, m, d, opts).whiten(factor.U, offset, 1));
-  const normTrain = rowNorms(zTrain, n, d);
+  const zTrain = asFloat64(await trainKernels.whiten(factor.U, offset, 1));
+  const zTest = asFloat64(await createKernels(test.data, m, d, opts).whiten(factor.U, offset, 1));
+  // -|z_i - z_j|^2 / 2 = z_j . z_i - |z_i|^2 / 2 - |z_j|^2 / 2: the log-sum-exp over training
+  // points i of the first two terms runs inside the backend (the [block, n] exponents never
+  // reach JS); whitened about the training mean, so the expansion loses little to cancellation
+  // (|z|^2 ~ d / factor^2: ~150 against float64's 1e-16 relative)
+  const halfNormTrain = rowNorms(zTrain, n, d).map((v) => -0.5 * v);
   const normTest = rowNorms(zTest, m, d);
-  const kernels = createKernels(zTrain, n, d, opts);
   const out = new Float64Array(m);
-  const BLOCK = 1024; // test rows per product: bounds the [n, block] buffer
+  const BLOCK = 1024; // test rows per product: bounds the [block, n] buffer inside the backend
   for (let j0 = 0; j0 < m; j0 += BLOCK) {
     const b = Math.min(BLOCK, m - j0);
-    const e = await kernels.crossDot(zTest.subarray(j0 * d, (j0 + b) * d), b); // [n, b] dot products, then exponents in place
-    const max = new Float64Array(b).fill(-Infinity), sum = new Float64Array(b);
-    for (let i = 0; i < n; i++) {
-      const row = i * b, ni = normTrain[i]!;
-      for (let j = 0; j < b; j++) {
-        const v = -0.5 * Math.max(0, ni + normTest[j0 + j]! - 2 * e[row + j]!);
-        e[row + j] = v;
-        if (v > max[j]!) max[j] = v;
-      }
-    }
-    for (let i = 0; i < n; i++) {
-      const row = i * b;
-      for (let j = 0; j < b; j++) {
-        // in d = 128 most kernels are below e^-40 of the largest: n of them move the sum by
-        // < n e^-40 (1e-14 relative at n = 3277), so their exp is not worth its cost
-        const t = e[row + j]! - max[j]!;
-        if (t > NEGLIGIBLE_LOG_RATIO) sum[j]! += Math.exp(t);
-      }
-    }
-    for (let j = 0; j < b; j++) out[j0 + j] = max[j]! + Math.log(sum[j]!) + logNorm;
+    const lse = await createKernels(zTest.subarray(j0 * d, (j0 + b) * d), b, d, crossOpts).logSumExpDot(zTrain, n, 1, halfNormTrain);
+    for (let j = 0; j < b; j++) out[j0 + j] = lse[j]! - 0.5 * normTest[j0 + j]! + logNorm;
   }
   return out;
 }
 
-/** A kernel this far (in nats) below the largest one of its test point is left out of the sum. */
-const NEGLIGIBLE_LOG_RATIO = -40;
+function asFloat64(v: Float32Array | Float64Array): Float64Array {
+  return v instanceof Float64Array ? v : Float64Array.from(v);
+}
 
 function rowNorms(Z: Float64Array, n: number, d: number): Float64Array {
   const out = new Float64Array(n);

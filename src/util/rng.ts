@@ -12,6 +12,16 @@ export interface Rng {
   normal(): number;
 }
 
+/** The seeded generator of createRng, with a bulk normal fill. */
+export interface SeededRng extends Rng {
+  /**
+   * Fills `out` with standard normals: exactly the values `out.length` calls of normal()
+   * would return (same stream, same cached value before and after), without a call and a
+   * branch per value (the planted data of the KS power table draw 0.5 M normals a draw).
+   */
+  fillNormal(out: Float64Array): Float64Array;
+}
+
 /** FNV-1a over the UTF-8 of the parts: derives independent seeds from e.g. (seed, task, prompt_idx). */
 export function seedFrom(...parts: Array<string | number>): number {
   let h = 0x811c9dc5;
@@ -36,7 +46,7 @@ function splitmix32(state: number): () => number {
 }
 
 /** A generator fully determined by `seed` (any integer; non-integers are hashed). */
-export function createRng(seed: number): Rng {
+export function createRng(seed: number): SeededRng {
   const init = splitmix32(Number.isInteger(seed) ? seed >>> 0 : seedFrom(seed));
   let a = init(), b = init(), c = init(), d = init();
   if ((a | b | c | d) === 0) a = 1;
@@ -72,6 +82,31 @@ export function createRng(seed: number): Rng {
       const r = Math.sqrt(-2 * Math.log(u));
       spare = r * Math.sin(2 * Math.PI * v);
       return r * Math.cos(2 * Math.PI * v);
+    },
+    fillNormal(out: Float64Array): Float64Array {
+      let i = 0;
+      if (spare !== undefined && out.length > 0) {
+        out[i++] = spare;
+        spare = undefined;
+      }
+      // the same pair as normal(): cos first, then the sin it would cache
+      for (; i + 1 < out.length; i += 2) {
+        let u = 0;
+        while (u === 0) u = next();
+        const v = next();
+        const r = Math.sqrt(-2 * Math.log(u));
+        out[i] = r * Math.cos(2 * Math.PI * v);
+        out[i + 1] = r * Math.sin(2 * Math.PI * v);
+      }
+      if (i < out.length) {
+        let u = 0;
+        while (u === 0) u = next();
+        const v = next();
+        const r = Math.sqrt(-2 * Math.log(u));
+        spare = r * Math.sin(2 * Math.PI * v);
+        out[i] = r * Math.cos(2 * Math.PI * v);
+      }
+      return out;
     },
   };
 }

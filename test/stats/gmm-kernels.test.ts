@@ -36,10 +36,13 @@ describe.each([1, 3, 5, 13, 130])('ort kernels against the float64 reference ker
 
   it('the float64 reference: log-sum-exp of dot products and Gaussian log-mgf values, written out', async () => {
     const lse = await ref.logSumExpDot(C, k, 0.7);
+    const offsets = Float64Array.from({ length: k }, (_, c) => c - 1.5);
+    const lseOff = await ref.logSumExpDot(C, k, 0.7, offsets);
     const gl = await ref.gaussianLogits(C, S, k, 0.3, 0.05);
     for (const i of [0, 17, n - 1]) {
       const dot = (c: number) => Array.from({ length: d }, (_, j) => X[i * d + j]! * C[c * d + j]!).reduce((x, y) => x + y, 0);
       expect(lse[i]).toBeCloseTo(Math.log(Array.from({ length: k }, (_, c) => Math.exp(0.7 * dot(c))).reduce((x, y) => x + y, 0)), 10);
+      expect(lseOff[i]).toBeCloseTo(Math.log(Array.from({ length: k }, (_, c) => Math.exp(0.7 * (dot(c) + offsets[c]!))).reduce((x, y) => x + y, 0)), 10);
       for (let c = 0; c < k; c++) {
         let quad = 0;
         for (let a = 0; a < d; a++) for (let e = 0; e < d; e++) quad += X[i * d + a]! * S[(c * d + a) * d + e]! * X[i * d + e]!;
@@ -70,6 +73,8 @@ describe.each([1, 3, 5, 13, 130])('ort kernels against the float64 reference ker
       expect(maxRelErr(as.scatter, es.scatter)).toBeLessThan(tol);
       expect(maxRelErr(await ort.crossDot(C, k), await ref.crossDot(C, k))).toBeLessThan(tol);
       expect(maxRelErr(await ort.logSumExpDot(C, k, 0.7), await ref.logSumExpDot(C, k, 0.7))).toBeLessThan(tol);
+      const offsets = Float64Array.from({ length: k }, (_, c) => 0.5 * c - 1);
+      expect(maxRelErr(await ort.logSumExpDot(C, k, 0.7, offsets), await ref.logSumExpDot(C, k, 0.7, offsets))).toBeLessThan(tol);
       expect(maxRelErr(await ort.gaussianLogits(C, S, k, 0.3, 0.05), await ref.gaussianLogits(C, S, k, 0.3, 0.05))).toBeLessThan(tol);
       expect(maxRelErr(await ort.weightedSums(R, k), await ref.weightedSums(R, k))).toBeLessThan(tol);
       const a2 = await ort.kmeansStep(C, k);

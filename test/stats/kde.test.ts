@@ -44,6 +44,24 @@ describe('kde', () => {
     }
   });
 
+  it('float32 train x test products (crossPrecision) stay within 1e-4 nats of scipy at the corpus unit shape', async () => {
+    // 3277 x 128 training rows and 819 held-out rows, as one 4096 x 128 unit after its 20 % split
+    const [n, d, m] = [3277, 128, 819];
+    const train = randomMatrix(n, d, 11, 5);
+    const test = randomMatrix(m, d, 12, 5);
+    const ref = runPython<{ factor: number; logpdf: number[] }>(PY, {
+      n, d, m, train: Array.from(train.data), test: Array.from(test.data),
+    });
+    const ours = (await kdeLogPdf(train, test, { precision: 'float64', crossPrecision: 'float32' }))!;
+    const exact = (await kdeLogPdf(train, test, { precision: 'float64' }))!;
+    let worst = 0;
+    ours.forEach((v, i) => { worst = Math.max(worst, Math.abs(v - ref.logpdf[i]!)); });
+    // the float32 rounding of the whitened rows and of |z|^2 / 2 (~d / 2): a few 1e-6 per exponent, 3.1e-5 worst measured here
+    expect(worst).toBeLessThan(1e-4);
+    // and the float64 products at the same shape keep scipy's float64 agreement
+    exact.forEach((v, i) => expect(Math.abs(v - ref.logpdf[i]!)).toBeLessThan(1e-8));
+  }, 120_000);
+
   it('returns null for singular data (a constant column)', async () => {
     const X = randomMatrix(50, 3, 9, 0);
     for (let i = 0; i < 50; i++) X.data[i * 3 + 1] = 2;

@@ -35,6 +35,21 @@ describe('rng', () => {
     for (const c of counts) expect(Math.abs(c - 10_000)).toBeLessThan(500);
   });
 
+  it('fillNormal returns exactly the values of as many normal() calls, cached value included', () => {
+    // odd and even lengths, starting with and without a cached value, then normal() after it
+    for (const lengths of [[5], [4, 3], [1, 1, 2], [0, 7], [1000, 1, 999]]) {
+      const bulk = createRng(11), single = createRng(11);
+      bulk.normal(); single.normal(); // leaves a cached sin value on both
+      for (const len of lengths) {
+        const got = Array.from(bulk.fillNormal(new Float64Array(len)));
+        const want = Array.from({ length: len }, () => single.normal());
+        expect(got).toEqual(want);
+        expect(bulk.normal()).toBe(single.normal());
+        expect(bulk.next()).toBe(single.next());
+      }
+    }
+  });
+
   it('seedFrom separates parts', () => {
     expect(seedFrom(0, 'ab', 1)).not.toBe(seedFrom(0, 'a', 'b1'));
     expect(seedFrom(0, 'vt', 3)).toBe(seedFrom(0, 'vt', 3));

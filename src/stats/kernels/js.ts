@@ -105,8 +105,9 @@ export function createJsKernels(X: Float32Array | Float64Array, n: number, d: nu
       }
       return out;
     },
-    async logSumExpDot(C, k, scale) {
+    async logSumExpDot(C, k, scale, offsets) {
       const dots = await crossDot(C, k);
+      if (offsets) for (let i = 0; i < n; i++) for (let c = 0; c < k; c++) dots[i * k + c] += offsets[c];
       const out = new Float64Array(n);
       for (let i = 0; i < n; i++) {
         let mx = -Infinity;

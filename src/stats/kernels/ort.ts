@@ -414,10 +414,12 @@ export function createOrtKernels(X: Float32Array | Float64Array, n: number, d: n
       });
       return toF64(out[s.outputNames[0]].data);
     },
-    async logSumExpDot(C, k, scale) {
+    async logSumExpDot(C, k, scale, offsets) {
       const s = await get('lsedot');
-      const Ct = elem === 'float32' ? new Float32Array((d + 1) * k) : new Float64Array((d + 1) * k); // last row 0
+      // Ct = [C^T; offsets]: the ones column of Xa adds each centre's offset
+      const Ct = elem === 'float32' ? new Float32Array((d + 1) * k) : new Float64Array((d + 1) * k);
       for (let c = 0; c < k; c++) for (let j = 0; j < d; j++) Ct[j * k + c] = C[c * d + j];
+      if (offsets) Ct.set(offsets, d * k);
       const out = await s.run({ Xa: xTensor, Ct: new ort.Tensor(elem, Ct, [d + 1, k]), scale: new ort.Tensor(elem, elem === 'float32' ? Float32Array.of(scale) : Float64Array.of(scale), [1]) });
       return toF64(out[s.outputNames[0]].data);
     },

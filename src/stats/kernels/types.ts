@@ -41,9 +41,10 @@ export interface DataKernels {
   crossDot(C: Float64Array, k: number): Promise<Float64Array>;
   /**
    * Log-sum-exp of the scaled dot products with k rows C [k, d]: out[i] = ln sum_c
-   * exp(scale x_i . c_c), [n], stable for any magnitude (only n values leave the backend).
+   * exp(scale (x_i . c_c + offsets_c)), [n] (offsets [k], default 0), stable for any
+   * magnitude (only n values leave the backend).
    */
-  logSumExpDot(C: Float64Array, k: number, scale: number): Promise<Float64Array>;
+  logSumExpDot(C: Float64Array, k: number, scale: number, offsets?: Float64Array): Promise<Float64Array>;
   /**
    * Gaussian log-moment-generating values for k (mean, covariance) pairs, mu [k, d] and
    * S [k, d, d] (symmetric): out[i, c] = linScale mu_c . x_i + quadScale x_i^T S_c x_i, [n, k].
