@@ -35,23 +35,34 @@ interface Manifest {
   seqMajorCache: boolean;
 }
 
+/** Options shared by the layer-switch graph and the per-layer graph files. */
+type SliceOptions = { withKeys: boolean; withValues?: boolean; rowsOnHost?: boolean } & PlacementOptions;
+
 /**
- * Return the layer-switch graph of a model folder, cutting the export only when none for
- * this source, options and surgery/slicing versions exists yet. Placement follows the
- * capture graph's (beside the export when writable, else the cache, with real data-file
- * names behind symlinks): it references the export's external data and copies no weight.
+ * The export source and the file stem of a model folder's sliced graphs; values and rowsOnHost
+ * enter the key only when asked for, so the graphs without them keep their keys.
  */
-export async function ensureLayerGraphs(modelDir: string, opts: { withKeys: boolean; withValues?: boolean; rowsOnHost?: boolean } & PlacementOptions): Promise<LayerGraphs> {
-  const started = performance.now();
-  // values and rowsOnHost enter the key only when asked for, so the graphs without them keep their keys
+async function openSliceSource(modelDir: string, opts: SliceOptions, kind: 'layers' | 'slice') {
   const withValues = opts.withValues ?? false;
   const src = await openExportSource(
     modelDir,
     { v: SURGERY_VERSION, layers: LAYER_SLICE_VERSION, withKeys: opts.withKeys, ...(withValues ? { withValues } : {}), ...(opts.rowsOnHost ? { rowsOnHost: true } : {}) },
     opts.location,
   );
+  const stem = `${PREFIX}${src.key}${opts.withKeys ? '-keys' : ''}${withValues ? '-values' : ''}${opts.rowsOnHost ? '-f32rows' : ''}-${kind}`;
+  return { src, withValues, stem };
+}
+
+/**
+ * Return the layer-switch graph of a model folder, cutting the export only when none for
+ * this source, options and surgery/slicing versions exists yet. Placement follows the
+ * capture graph's (beside the export when writable, else the cache, with real data-file
+ * names behind symlinks): it references the export's external data and copies no weight.
+ */
+export async function ensureLayerGraphs(modelDir: string, opts: SliceOptions): Promise<LayerGraphs> {
+  const started = performance.now();
+  const { src, withValues, stem } = await openSliceSource(modelDir, opts, 'layers');
   const { model, data, geometry, sourcePath } = src;
-  const stem = `${PREFIX}${src.key}${opts.withKeys ? '-keys' : ''}${withValues ? '-values' : ''}${opts.rowsOnHost ? '-f32rows' : ''}-layers`;
   const dir = src.folder;
   const manifestPath = join(dir, `${stem}.json`);
   const found = { sourcePath, externalDataDir: data.dir, geometry };
@@ -105,17 +116,10 @@ interface SliceManifest {
  * one layer's session at a time), cutting the export only when none exist for this source,
  * options and versions. Placed like the layer-switch graph; the manifest is written last.
  */
-export async function ensureSliceGraphs(modelDir: string, opts: { withKeys: boolean; withValues?: boolean; rowsOnHost?: boolean } & PlacementOptions): Promise<SliceGraphs> {
+export async function ensureSliceGraphs(modelDir: string, opts: SliceOptions): Promise<SliceGraphs> {
   const started = performance.now();
-  // values and rowsOnHost enter the key only when asked for, so the graphs without them keep their keys
-  const withValues = opts.withValues ?? false;
-  const src = await openExportSource(
-    modelDir,
-    { v: SURGERY_VERSION, layers: LAYER_SLICE_VERSION, withKeys: opts.withKeys, ...(withValues ? { withValues } : {}), ...(opts.rowsOnHost ? { rowsOnHost: true } : {}) },
-    opts.location,
-  );
+  const { src, withValues, stem } = await openSliceSource(modelDir, opts, 'slice');
   const { model, data, geometry, sourcePath } = src;
-  const stem = `${PREFIX}${src.key}${opts.withKeys ? '-keys' : ''}${withValues ? '-values' : ''}${opts.rowsOnHost ? '-f32rows' : ''}-slice`;
   const dir = src.folder;
   const manifestPath = join(dir, `${stem}s.json`);
   const found = { sourcePath, externalDataDir: data.dir, geometry };
