@@ -22,18 +22,19 @@ beforeAll(async () => {
 afterAll(async () => { await rm(root, { recursive: true, force: true }); });
 
 /** Run the CLI asynchronously (two captures may share the cores with other test files). */
-function poc(args: string[]): Promise<{ status: number | null; stderr: string }> {
+function poc(args: string[], extraEnv: NodeJS.ProcessEnv = {}): Promise<{ status: number | null; stderr: string }> {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, [BIN, ...args], { env, stdio: ['ignore', 'ignore', 'pipe'] });
+    const child = spawn(process.execPath, [BIN, ...args], { env: { ...env, ...extraEnv }, stdio: ['ignore', 'ignore', 'pipe'] });
     let stderr = '';
     child.stderr!.on('data', (b: Buffer) => { stderr += b.toString(); });
     child.once('exit', (status) => resolve({ status, stderr }));
   });
 }
 
-const capture = (out: string, ...extra: string[]) =>
+const captureWith = (extraEnv: NodeJS.ProcessEnv, out: string, ...extra: string[]) =>
   poc(['capture', '--task', 'vt', '--model', 'tiny', '--source', 'synthetic', '--max-length', '1000', '--t-sub', '64',
-    '--prompts', '2', '--chunk', '100', '--ep', 'cpu', '--with-keys', '--out', join(root, out), ...extra]);
+    '--prompts', '2', '--chunk', '100', '--ep', 'cpu', '--with-keys', '--out', join(root, out), ...extra], extraEnv);
+const capture = (out: string, ...extra: string[]) => captureWith({}, out, ...extra);
 
 async function fields(path: string) {
   const r = await openNpz(path);
@@ -157,12 +158,15 @@ describe('poc capture --prefill stream through the CLI (tiny model, synthetic pr
     }
   });
 
-  it('is the default on the CPU under the CLI (same files), and refuses --chunk 0 in one line', async () => {
-    const d = await capture('default');
+  it('is the default on the CPU under POC_MALLOC_TUNE=1, layers otherwise (same files either way), and refuses --chunk 0 in one line', async () => {
+    const tuned = await captureWith({ POC_MALLOC_TUNE: '1' }, 'default-tuned');
+    expect(tuned.status, tuned.stderr).toBe(0);
+    expect(tuned.stderr).toMatch(/2 written.*\(\d+ tok\/s, cpu, prefill stream\)/);
+    const d = await captureWith({ POC_MALLOC_TUNE: '' }, 'default');
     expect(d.status, d.stderr).toBe(0);
-    expect(d.stderr).toMatch(/2 written.*\(\d+ tok\/s, cpu, prefill stream\)/);
+    expect(d.stderr).toMatch(/2 written.*\(\d+ tok\/s, cpu, prefill layers\)/);
     for (const name of ['prompt_vt__p0.npz', 'prompt_vt__p1.npz']) {
-      expect(Buffer.compare(await readFile(join(root, 'default', name)), await readFile(join(root, 'stream-a', name))), name).toBe(0);
+      for (const dir of ['default', 'default-tuned']) expect(Buffer.compare(await readFile(join(root, dir, name)), await readFile(join(root, 'stream-a', name))), `${dir} ${name}`).toBe(0);
     }
     const r = spawnSync(process.execPath, [BIN, 'capture', '--task', 'vt', '--model', 'tiny', '--prefill', 'stream', '--chunk', '0'], { encoding: 'utf8', env });
     expect(r.status).toBe(1);

@@ -26,13 +26,13 @@ function alive(pid: number): boolean {
   }
 }
 
-describe.runIf(process.platform === 'linux')('poc capture relaunched with the malloc settings', () => {
+describe.runIf(process.platform === 'linux')('poc capture relaunched with the malloc settings (POC_MALLOC_TUNE=1)', () => {
   let root = '';
   beforeAll(async () => { root = await mkdtemp(join(tmpdir(), 'poc-relaunch-')); });
   afterAll(async () => { await rm(root, { recursive: true, force: true }); });
 
   it('runs the capture in a child with the settings, which dies with its parent', async () => {
-    const env = { ...process.env, POC_CACHE: join(root, 'cache') };
+    const env = { ...process.env, POC_CACHE: join(root, 'cache'), POC_MALLOC_TUNE: '1' };
     delete env.POC_MALLOC_TUNED;
     const parent = spawn(process.execPath, [BIN, 'capture', '--task', 'vt', '--model', 'tiny', '--source', 'synthetic', '--max-length', '1200',
       '--t-sub', '64', '--prompts', '50', '--ep', 'cpu', '--out', join(root, 'out')], { env, stdio: 'ignore' });
