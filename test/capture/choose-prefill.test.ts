@@ -68,14 +68,17 @@ describe('weightBytes', () => {
 });
 
 describe('the CLI malloc relaunch', () => {
-  it('is for capture and demo runs on Linux, once', () => {
+  it('is opt-in (POC_MALLOC_TUNE=1), for capture and demo runs on Linux, once', () => {
     const argv = (...a: string[]) => ['node', 'poc.js', ...a];
-    expect(wantsMallocRelaunch(argv('capture', '--task', 'vt'), {}, 'linux')).toBe(true);
-    expect(wantsMallocRelaunch(argv('--verbose', 'capture'), {}, 'linux')).toBe(true);
-    expect(wantsMallocRelaunch(argv('demo'), {}, 'linux')).toBe(true);
-    expect(wantsMallocRelaunch(argv('analyze', '--in', 'capture'), {}, 'linux')).toBe(false);
-    expect(wantsMallocRelaunch(argv('capture'), { POC_MALLOC_TUNED: '4242' }, 'linux')).toBe(false);
-    expect(wantsMallocRelaunch(argv('capture'), {}, 'darwin')).toBe(false);
+    const on = { POC_MALLOC_TUNE: '1' };
+    expect(wantsMallocRelaunch(argv('capture', '--task', 'vt'), {}, 'linux')).toBe(false);
+    expect(wantsMallocRelaunch(argv('capture', '--task', 'vt'), { POC_MALLOC_TUNE: '0' }, 'linux')).toBe(false);
+    expect(wantsMallocRelaunch(argv('capture', '--task', 'vt'), on, 'linux')).toBe(true);
+    expect(wantsMallocRelaunch(argv('--verbose', 'capture'), on, 'linux')).toBe(true);
+    expect(wantsMallocRelaunch(argv('demo'), on, 'linux')).toBe(true);
+    expect(wantsMallocRelaunch(argv('analyze', '--in', 'capture'), on, 'linux')).toBe(false);
+    expect(wantsMallocRelaunch(argv('capture'), { ...on, POC_MALLOC_TUNED: '4242' }, 'linux')).toBe(false);
+    expect(wantsMallocRelaunch(argv('capture'), on, 'darwin')).toBe(false);
     expect(CAPTURE_MALLOC_ENV).toEqual({ MALLOC_ARENA_MAX: '1', MALLOC_MMAP_MAX_: '0', MALLOC_TRIM_THRESHOLD_: String(2 ** 40) });
   });
 });
