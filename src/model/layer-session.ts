@@ -1,4 +1,3 @@
-import { availableParallelism } from 'node:os';
 import * as ort from 'onnxruntime-node';
 import { CAPTURE_IO } from './capture-surgery.js';
 import type { ModelGeometry } from './config.js';
@@ -6,7 +5,7 @@ import { appendHeadMajor, toHeadMajor } from './kv-layout.js';
 import { ensureLayerGraphs, type LayerGraphs } from './layer-graphs.js';
 import { SWITCH_IO } from './layer-switch.js';
 import { rowsAsHalf } from './captured-rows.js';
-import { chunkIndexFeeds, openSession, planCaptureProvider, warnOf, type CaptureSessionOptions, type Provider } from './session.js';
+import { chunkIndexFeeds, captureSetup, openSession, type CaptureSessionOptions, type Provider } from './session.js';
 
 /** One onnxruntime session over the model's layer-switch graph: any layer per run. */
 export interface LayerSession {
@@ -78,12 +77,8 @@ export interface LayerRunner {
 
 /** Build (or reuse) the layer-switch graph of a model folder and open its session. */
 export async function createLayerSession(modelDir: string, opts: CaptureSessionOptions = {}): Promise<LayerSession> {
-  const withKeys = opts.withKeys ?? false;
-  const withValues = opts.withValues ?? false;
-  const warn = warnOf(opts);
-  const plan = await planCaptureProvider(modelDir, opts.ep ?? 'auto', warn);
-  const graphs = await ensureLayerGraphs(modelDir, { withKeys, withValues, rowsOnHost: plan.rowsOnHost || (opts.rowsOnHost ?? false), location: opts.graphLocation ?? 'auto' });
-  const threads = opts.threads ?? availableParallelism();
+  const { withKeys, withValues, warn, plan, rowsOnHost, threads, location } = await captureSetup(modelDir, opts);
+  const graphs = await ensureLayerGraphs(modelDir, { withKeys, withValues, rowsOnHost, location });
   const { session, ep } = await openSession({ path: graphs.path, externalDataDir: graphs.externalDataDir }, plan, threads, warn, opts.profilePrefix);
   const kvMeta = session.inputMetadata.find((m) => m.name === SWITCH_IO.past('key'));
   const kvType = kvMeta && kvMeta.isTensor && kvMeta.type === 'float16' ? 'float16' : 'float32';

@@ -1,10 +1,9 @@
-import { availableParallelism } from 'node:os';
 import * as ort from 'onnxruntime-node';
 import { ensureCaptureGraph, type CaptureGraph } from './capture-graph.js';
 import type { ModelGeometry } from './config.js';
 import { LOOP_IO } from './loop-graph.js';
 import { rowsAsHalf } from './captured-rows.js';
-import { openSession, planCaptureProvider, warnOf, type CaptureSessionOptions, type Provider } from './session.js';
+import { captureSetup, openSession, type CaptureSessionOptions, type Provider } from './session.js';
 
 /** An open session over a model folder's loop graph: one run prefills a whole prompt. */
 export interface LoopSession {
@@ -30,12 +29,8 @@ export interface LoopRows {
 
 /** Build (or reuse) the loop graph of a model folder (see loop-graph.ts) and open its session. */
 export async function createLoopSession(modelDir: string, opts: CaptureSessionOptions = {}): Promise<LoopSession> {
-  const withKeys = opts.withKeys ?? false;
-  const withValues = opts.withValues ?? false;
-  const warn = warnOf(opts);
-  const plan = await planCaptureProvider(modelDir, opts.ep ?? 'auto', warn);
-  const graph = await ensureCaptureGraph(modelDir, { withKeys, withValues, loop: true, rowsOnHost: plan.rowsOnHost || (opts.rowsOnHost ?? false), location: opts.graphLocation ?? 'auto' });
-  const threads = opts.threads ?? availableParallelism();
+  const { withKeys, withValues, warn, plan, rowsOnHost, threads, location } = await captureSetup(modelDir, opts);
+  const graph = await ensureCaptureGraph(modelDir, { withKeys, withValues, loop: true, rowsOnHost, location });
   const { session, ep } = await openSession(graph, plan, threads, warn, opts.profilePrefix);
   return { session, graph, geometry: graph.geometry, ep, withKeys, withValues };
 }

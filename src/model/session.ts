@@ -101,14 +101,9 @@ export interface ChunkOutput {
  * is a UserError naming the install command; `auto` falls back to CPU with one warning.
  */
 export async function createCaptureSession(modelDir: string, opts: CaptureSessionOptions = {}): Promise<CaptureSession> {
-  const withKeys = opts.withKeys ?? false;
-  const withValues = opts.withValues ?? false;
   const onePass = opts.onePass ?? false;
-  const warn = warnOf(opts);
-  const plan = await planCaptureProvider(modelDir, opts.ep ?? 'auto', warn);
-  const rowsOnHost = plan.rowsOnHost || (opts.rowsOnHost ?? false);
-  const graph = await ensureCaptureGraph(modelDir, { withKeys, withValues, onePass, rowsOnHost, location: opts.graphLocation ?? 'auto' });
-  const threads = opts.threads ?? availableParallelism();
+  const { withKeys, withValues, warn, plan, rowsOnHost, threads, location } = await captureSetup(modelDir, opts);
+  const graph = await ensureCaptureGraph(modelDir, { withKeys, withValues, onePass, rowsOnHost, location });
   const { session, ep } = await openSession(graph, plan, threads, warn, opts.profilePrefix);
   const kvMeta = session.inputMetadata.find((m) => m.name.startsWith('past_seq.') || m.name.startsWith('past_key_values.'));
   const kvType = kvMeta && kvMeta.isTensor && kvMeta.type === 'float16' ? 'float16' : 'float32';
@@ -128,13 +123,36 @@ export async function createCaptureSession(modelDir: string, opts: CaptureSessio
 }
 
 /** Where the one-line provider messages go: the caller's `warn`, or stderr. */
-export function warnOf(opts: Pick<CaptureSessionOptions, 'warn'>): (line: string) => void {
+function warnOf(opts: Pick<CaptureSessionOptions, 'warn'>): (line: string) => void {
   return opts.warn ?? ((l) => process.stderr.write(l + '\n'));
 }
 
-/** The provider plan for a model folder's sessions (see planProvider). */
-export function planCaptureProvider(modelDir: string, ep: EpChoice, warn: (line: string) => void): Promise<ProviderPlan> {
-  return planProvider(ep, () => readExportTraits(modelDir), warn);
+/** What every kind of capture session (chunks, layers, loop, stream) resolves from its options before building its graph. */
+export interface CaptureSetup {
+  withKeys: boolean;
+  withValues: boolean;
+  warn: (line: string) => void;
+  /** the provider plan for the model folder's sessions (see planProvider) */
+  plan: ProviderPlan;
+  /** the rows leave the graph as float32: the plan needs it, or the caller asked for it */
+  rowsOnHost: boolean;
+  threads: number;
+  location: 'auto' | 'cache';
+}
+
+/** Resolve a capture session's options for a model folder (see CaptureSetup). */
+export async function captureSetup(modelDir: string, opts: CaptureSessionOptions): Promise<CaptureSetup> {
+  const warn = warnOf(opts);
+  const plan = await planProvider(opts.ep ?? 'auto', () => readExportTraits(modelDir), warn);
+  return {
+    withKeys: opts.withKeys ?? false,
+    withValues: opts.withValues ?? false,
+    warn,
+    plan,
+    rowsOnHost: plan.rowsOnHost || (opts.rowsOnHost ?? false),
+    threads: opts.threads ?? availableParallelism(),
+    location: opts.graphLocation ?? 'auto',
+  };
 }
 
 /**

@@ -1,10 +1,9 @@
-import { availableParallelism } from 'node:os';
 import type * as ort from 'onnxruntime-node';
 import type { ModelGeometry } from './config.js';
 import { ensureSliceGraphs, type SliceGraphs } from './layer-graphs.js';
 import type { LayerRunner } from './layer-session.js';
 import type { Provider, ProviderPlan } from './provider-plan.js';
-import { openSession, planCaptureProvider, warnOf, type CaptureSessionOptions } from './session.js';
+import { captureSetup, openSession, type CaptureSessionOptions } from './session.js';
 
 /**
  * A model opened one decoder layer at a time: each layer is its own graph file (see
@@ -38,12 +37,8 @@ export interface StreamSession {
  * the provider (`auto` falls back to the CPU with one warning here, not once per layer).
  */
 export async function createStreamSession(modelDir: string, opts: CaptureSessionOptions = {}): Promise<StreamSession> {
-  const withKeys = opts.withKeys ?? false;
-  const withValues = opts.withValues ?? false;
-  const warn = warnOf(opts);
-  const plan = await planCaptureProvider(modelDir, opts.ep ?? 'auto', warn);
-  const rowsOnHost = plan.rowsOnHost || (opts.rowsOnHost ?? false);
-  const graphs = await ensureSliceGraphs(modelDir, { withKeys, withValues, rowsOnHost, location: opts.graphLocation ?? 'auto' });
+  const { withKeys, withValues, warn, plan, rowsOnHost, threads, location } = await captureSetup(modelDir, opts);
+  const graphs = await ensureSliceGraphs(modelDir, { withKeys, withValues, rowsOnHost, location });
   const s: StreamSession = {
     graphs,
     geometry: graphs.geometry,
@@ -54,7 +49,7 @@ export async function createStreamSession(modelDir: string, opts: CaptureSession
     withValues,
     residualWidth: graphs.residualWidth,
     stats: { created: 0, open: 0, peakOpen: 0 },
-    threads: opts.threads ?? availableParallelism(),
+    threads,
     warn,
   };
   await openLayer(s, 0);
