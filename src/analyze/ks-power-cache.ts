@@ -1,6 +1,7 @@
 import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pocCacheDir } from '../util/cache-dir.js';
+import { tempSuffix } from '../util/temp-name.js';
 import { KS_POWER_VERSION, ksPowerTable, type PowerParams, type PowerRow } from './ks-power.js';
 
 /**
@@ -54,7 +55,7 @@ function readTable(path: string, p: PowerParams): PowerRow[] | undefined {
 
 /** Writes under a temporary name and renames, so a reader never sees half a file; a cache that cannot be written is skipped. */
 function writeTable(path: string, p: PowerParams, rows: PowerRow[]): void {
-  const tmp = `${path}.partial-${process.pid}-${Math.random().toString(36).slice(2)}`;
+  const tmp = `${path}.partial-${tempSuffix()}`;
   try {
     mkdirSync(join(path, '..'), { recursive: true });
     const file: TableFile = { version: KS_POWER_VERSION, ...p, rows };

@@ -19,7 +19,7 @@ export interface ChoiceEnv {
   /** free memory of the CUDA device, when known */
   cudaFreeBytes?: number;
   cudaInstalled: boolean;
-  /** this process runs with CAPTURE_MALLOC_ENV (the CLI relaunches a capture so) */
+  /** this process runs with CAPTURE_MALLOC_ENV (the CLI relaunches a capture so when POC_MALLOC_TUNE=1) */
   mallocTuned: boolean;
 }
 
@@ -27,8 +27,8 @@ const gib = (b: number) => `${(b / 2 ** 30).toFixed(1)} GiB`;
 
 /**
  * The prefill mode of a capture when `--prefill` was not given (`asked` undefined):
- *  - on the CPU, with the malloc settings of the CLI, `stream`: one layer's weights at a time,
- *    at 3-5 % more CPU time than `layers` on the bench model (docs/FACTS.md);
+ *  - on the CPU, under the opt-in malloc settings (POC_MALLOC_TUNE=1), `stream`: one layer's
+ *    weights at a time, at 3-5 % more CPU time than `layers` on the bench model (docs/FACTS.md);
  *  - otherwise `layers`, unless the model's weights would not fit the memory there is: the
  *    CPU provider's resident bytes (float16 GEMM weights become float32) against MemAvailable,
  *    or the stored bytes against the CUDA device's free memory; then `stream`, said in one line.

@@ -33,13 +33,3 @@ export function nodePlacement(profileJson: string): NodePlacement[] {
   }
   return [...seen.values()];
 }
-
-/** "op x count" per provider, for reports: { CPUExecutionProvider: { Range: 2, … }, … } */
-export function countByProvider(placements: NodePlacement[]): Record<string, Record<string, number>> {
-  const out: Record<string, Record<string, number>> = {};
-  for (const p of placements) {
-    const ops = (out[p.provider] ??= {});
-    ops[p.op] = (ops[p.op] ?? 0) + 1;
-  }
-  return out;
-}

@@ -64,12 +64,6 @@ export function listWebGpuAdapters(): Promise<WebGpuAdapterList> {
   return adapterCache;
 }
 
-/** Forget the cached results (tests that change the environment between probes). */
-export function resetWebGpuProbes(): void {
-  statusCache = undefined;
-  adapterCache = undefined;
-}
-
 /** A one-node graph: Cast float32 → float16, the op the capture graph adds per captured field. */
 export function castToHalfModel(): Uint8Array {
   const graph = create(GraphProtoSchema, {
