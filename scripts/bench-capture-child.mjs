@@ -4,12 +4,12 @@
 // (layer by layer, one session per layer created and released in turn) or loop
 // (chunk by chunk inside one onnxruntime run: the KV cache stays in onnxruntime).
 import { readFileSync } from 'node:fs';
-import { createCaptureSession, closeCaptureSession } from '../dist/model/session.js';
-import { createLayerSession, closeLayerSession } from '../dist/model/layer-session.js';
-import { createLoopSession, closeLoopSession, runLoopPrefill } from '../dist/model/loop-session.js';
+import { createCaptureSession, closeCaptureSession } from '../dist/model/runtime/session.js';
+import { createLayerSession, closeLayerSession } from '../dist/model/runtime/layer-session.js';
+import { createLoopSession, closeLoopSession, runLoopPrefill } from '../dist/model/runtime/loop-session.js';
 import { prefillCapture } from '../dist/capture/prefill.js';
 import { prefillByLayers, prefillByStreamingLayers } from '../dist/capture/layer-prefill.js';
-import { createStreamSession, closeStreamSession } from '../dist/model/stream-session.js';
+import { createStreamSession, closeStreamSession } from '../dist/model/runtime/stream-session.js';
 import { samplePositions } from '../dist/capture/positions.js';
 import { chunkWithinScores } from '../dist/capture/chunk-plan.js';
 

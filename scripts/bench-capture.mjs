@@ -11,7 +11,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { makeTinyModel, TINY_DEFAULTS } from '../dist/model/make-tiny-model.js';
+import { makeTinyModel, TINY_DEFAULTS } from '../dist/model/tiny/make-tiny-model.js';
 import { CAPTURE_MALLOC_ENV } from '../dist/util/malloc-env.js';
 
 const N_TOKENS = 4096;

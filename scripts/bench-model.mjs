@@ -14,7 +14,7 @@ const CHILD = `
 import * as ort from 'onnxruntime-node';
 const [mode, dir, T] = process.argv.slice(1);
 const n = Number(T);
-const { createCaptureSession, emptyKvCache, runChunk } = await import(${JSON.stringify(dist('model/session.js'))});
+const { createCaptureSession, emptyKvCache, runChunk } = await import(${JSON.stringify(dist('model/runtime/session.js'))});
 const ids = Array.from({ length: n }, (_, i) => (i * 7919) % 30000);
 let ms;
 if (mode === 'capture' || mode === 'chunked') {
@@ -47,8 +47,8 @@ console.log(JSON.stringify({ maxRssMiB: process.resourceUsage().maxRSS / 1024, m
 `;
 
 export async function run() {
-  const { makeTinyModel, TINY_DEFAULTS } = await import(dist('model/make-tiny-model.js'));
-  const { ensureCaptureGraph } = await import(dist('model/capture-graph.js'));
+  const { makeTinyModel, TINY_DEFAULTS } = await import(dist('model/tiny/make-tiny-model.js'));
+  const { ensureCaptureGraph } = await import(dist('model/graph/capture-graph.js'));
   const root = mkdtempSync(join(tmpdir(), 'poc-bench-model-'));
   try {
     console.log('| style | layers | nodes before | + capture | - dead | after | rewrite ms | cached ms |');

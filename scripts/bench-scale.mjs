@@ -17,10 +17,10 @@ import { appendFileSync, existsSync, mkdirSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { makeTinyModel } from '../dist/model/make-tiny-model.js';
-import { findOnnxFile, readModelProto } from '../dist/model/capture-graph.js';
-import { ensureSliceGraphs } from '../dist/model/layer-graphs.js';
-import { availableMemoryBytes, weightBytes } from '../dist/model/weight-bytes.js';
+import { makeTinyModel } from '../dist/model/tiny/make-tiny-model.js';
+import { findOnnxFile, readModelProto } from '../dist/model/graph/capture-graph.js';
+import { ensureSliceGraphs } from '../dist/model/graph/layer-graphs.js';
+import { availableMemoryBytes, weightBytes } from '../dist/model/runtime/weight-bytes.js';
 import { chunkWithinScores } from '../dist/capture/chunk-plan.js';
 import { CAPTURE_MALLOC_ENV } from '../dist/util/malloc-env.js';
 

@@ -1,8 +1,8 @@
 import { execFileSync } from 'node:child_process';
-import { findOnnxFile, readModelProto } from '../model/capture-graph.js';
-import { cudaProviderInstalled } from '../model/providers.js';
-import type { EpChoice } from '../model/session.js';
-import { availableMemoryBytes, weightBytes } from '../model/weight-bytes.js';
+import { findOnnxFile, readModelProto } from '../model/graph/capture-graph.js';
+import { cudaProviderInstalled } from '../model/runtime/providers.js';
+import type { EpChoice } from '../model/runtime/session.js';
+import { availableMemoryBytes, weightBytes } from '../model/runtime/weight-bytes.js';
 import { CAPTURE_MALLOC_ENV } from '../util/malloc-env.js';
 import type { PrefillMode } from './prefiller.js';
 

@@ -2,7 +2,7 @@ import { existsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { UserError } from '../errors.js';
 import { downloadModel } from '../hub/selections.js';
-import { ensureTinyModel } from '../model/make-tiny-model.js';
+import { ensureTinyModel } from '../model/tiny/make-tiny-model.js';
 
 /** What to type to get a real model, shown when no model was given. */
 export const EXPORT_HELP =

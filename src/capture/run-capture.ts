@@ -7,7 +7,7 @@ import { validateCorpusReader } from '../corpus/validate.js';
 import { createNpzWriter, type NpzWriter } from '../npz/npz-writer.js';
 import { openNpz } from '../npz/npz-reader.js';
 import { geometryOf, readModelConfig } from '../model/config.js';
-import type { EpChoice, Provider } from '../model/session.js';
+import type { EpChoice, Provider } from '../model/runtime/session.js';
 import { loadPromptBuilder, type PromptFormat } from '../prompt/prompt-builder.js';
 import { loadRulerRows } from '../ruler/load.js';
 import type { RulerRow } from '../ruler/types.js';

@@ -2,7 +2,7 @@ import { Command } from 'commander';
 import { runCapture, DEFAULT_CHUNK, type CaptureOptions } from '../capture/run-capture.js';
 import { PREFILL_MODES, type PrefillMode } from '../capture/prefiller.js';
 import { UserError } from '../errors.js';
-import type { EpChoice } from '../model/provider-plan.js';
+import type { EpChoice } from '../model/runtime/provider-plan.js';
 import { readLikeMeta } from '../ruler/like.js';
 import { taskCatalog } from '../ruler/tasks.js';
 import { choiceArg, intArg, intListArg, shardArg, type Shard } from './parse.js';

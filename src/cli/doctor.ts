@@ -1,5 +1,5 @@
 import { Command } from 'commander';
-import { formatDoctorReport, runDoctor } from '../model/doctor.js';
+import { formatDoctorReport, runDoctor } from '../model/runtime/doctor.js';
 
 export function registerDoctor(program: Command): void {
   program

@@ -1,8 +1,8 @@
 import { Command } from 'commander';
 import { UserError } from '../errors.js';
 import { stderrProgress } from '../hub/progress.js';
-import { makeTinyModel, TINY_DEFAULTS, type MakeTinyModelOptions } from '../model/make-tiny-model.js';
-import { PRESET_NAMES } from '../model/presets.js';
+import { makeTinyModel, TINY_DEFAULTS, type MakeTinyModelOptions } from '../model/tiny/make-tiny-model.js';
+import { PRESET_NAMES } from '../model/tiny/presets.js';
 import { choiceArg, floatArg, intArg } from './parse.js';
 import { withInterruptSignal } from './signals.js';
 

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { openNpz } from '../../src/npz/index.js';
-import { makeTinyModel, TINY_DEFAULTS } from '../../src/model/make-tiny-model.js';
+import { makeTinyModel, TINY_DEFAULTS } from '../../src/model/tiny/make-tiny-model.js';
 import { loadPromptBuilder } from '../../src/prompt/prompt-builder.js';
 import { taskCatalog } from '../../src/ruler/tasks.js';
 import { startMockHub, type MockHub } from '../hub/mock-hub.js';

@@ -8,7 +8,7 @@ import { fileURLToPath } from 'node:url';
 import { runCapture, type CaptureOptions } from '../../src/capture/run-capture.js';
 import { listCorpusFiles, readCorpusMeta, validateCorpusFile } from '../../src/corpus/index.js';
 import { halfToFloat32, openNpz } from '../../src/npz/index.js';
-import { makeTinyModel, TINY_DEFAULTS } from '../../src/model/make-tiny-model.js';
+import { makeTinyModel, TINY_DEFAULTS } from '../../src/model/tiny/make-tiny-model.js';
 import { UserError } from '../../src/errors.js';
 import { readSafetensors, referenceForward } from '../model/reference-llama.js';
 import { requirePython, runPython } from '../helpers/python.js';

@@ -4,9 +4,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { choosePrefillMode } from '../../src/capture/choose-prefill.js';
 import { CAPTURE_MALLOC_ENV, wantsMallocRelaunch } from '../../src/util/malloc-env.js';
-import { findOnnxFile, readModelProto } from '../../src/model/capture-graph.js';
-import { makeTinyModel, TINY_DEFAULTS } from '../../src/model/make-tiny-model.js';
-import { weightBytes } from '../../src/model/weight-bytes.js';
+import { findOnnxFile, readModelProto } from '../../src/model/graph/capture-graph.js';
+import { makeTinyModel, TINY_DEFAULTS } from '../../src/model/tiny/make-tiny-model.js';
+import { weightBytes } from '../../src/model/runtime/weight-bytes.js';
 
 const GiB = 2 ** 30;
 const w = { stored: 16 * GiB, cpuResident: 30 * GiB };

@@ -8,7 +8,7 @@ import { listCorpusFiles, readCorpusMeta, validateCorpusFile } from '../../src/c
 import { halfToFloat32, openNpz } from '../../src/npz/index.js';
 import { runCapture } from '../../src/capture/run-capture.js';
 import { InterruptedError } from '../../src/errors.js';
-import { makeTinyModel, TINY_DEFAULTS } from '../../src/model/make-tiny-model.js';
+import { makeTinyModel, TINY_DEFAULTS } from '../../src/model/tiny/make-tiny-model.js';
 
 const BIN = fileURLToPath(new URL('../../bin/poc.js', import.meta.url));
 

@@ -8,7 +8,7 @@ import { runCapture, type CaptureOptions } from '../../src/capture/run-capture.j
 import { listCorpusFiles, readCorpusMeta } from '../../src/corpus/index.js';
 import { openNpz, writeNpz, type NdArray } from '../../src/npz/index.js';
 import { UserError } from '../../src/errors.js';
-import { makeTinyModel, TINY_DEFAULTS } from '../../src/model/make-tiny-model.js';
+import { makeTinyModel, TINY_DEFAULTS } from '../../src/model/tiny/make-tiny-model.js';
 import { referenceForward } from '../model/reference-llama.js';
 import { requirePython, runPython } from '../helpers/python.js';
 

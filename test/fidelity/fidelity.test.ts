@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { runCapture, type CaptureOptions } from '../../src/capture/run-capture.js';
 import { readCorpusMeta } from '../../src/corpus/index.js';
-import { makeTinyModel, TINY_DEFAULTS } from '../../src/model/make-tiny-model.js';
+import { makeTinyModel, TINY_DEFAULTS } from '../../src/model/tiny/make-tiny-model.js';
 import { runFidelity, type FidelityRunResult } from '../../src/fidelity/run.js';
 import { defaultUnitsPath } from '../../src/analyze/run.js';
 import { UserError } from '../../src/errors.js';

@@ -4,7 +4,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runCapture } from '../../src/capture/run-capture.js';
-import { makeTinyModel, TINY_DEFAULTS } from '../../src/model/make-tiny-model.js';
+import { makeTinyModel, TINY_DEFAULTS } from '../../src/model/tiny/make-tiny-model.js';
 import { runFidelity, type FidelityRunResult } from '../../src/fidelity/run.js';
 import { SCORERS } from '../../src/fidelity/press-scorers.js';
 import { requirePython, runPython } from '../helpers/python.js';

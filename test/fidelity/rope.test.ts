@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { runCapture } from '../../src/capture/run-capture.js';
 import { readCorpusMeta } from '../../src/corpus/index.js';
 import { halfToFloat32, openNpz } from '../../src/npz/index.js';
-import { makeTinyModel, TINY_DEFAULTS } from '../../src/model/make-tiny-model.js';
+import { makeTinyModel, TINY_DEFAULTS } from '../../src/model/tiny/make-tiny-model.js';
 import type { RopeScaling } from '../../src/model/config.js';
 import { gaussianLogScores } from '../../src/fidelity/scores.js';
 import {

@@ -3,8 +3,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
-import { makeTinyModel, TINY_DEFAULTS, type MakeTinyModelOptions } from '../../src/model/make-tiny-model.js';
-import { closeCaptureSession, createCaptureSession, emptyKvCache, runChunk, type CaptureSession, type KvCache } from '../../src/model/session.js';
+import { makeTinyModel, TINY_DEFAULTS, type MakeTinyModelOptions } from '../../src/model/tiny/make-tiny-model.js';
+import { closeCaptureSession, createCaptureSession, emptyKvCache, runChunk, type CaptureSession, type KvCache } from '../../src/model/runtime/session.js';
 import { fromHalfArray } from '../../src/model/half.js';
 import { referenceForward, type RefForward } from './reference-llama.js';
 

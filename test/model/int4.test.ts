@@ -4,15 +4,15 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fromBinary, toBinary } from '@bufbuild/protobuf';
 import { ModelProtoSchema } from 'onnx-buf';
-import { makeTinyModel, TINY_DEFAULTS } from '../../src/model/make-tiny-model.js';
-import { closeCaptureSession, createCaptureSession, emptyKvCache, runChunk } from '../../src/model/session.js';
-import { closeLayerSession, createLayerSession } from '../../src/model/layer-session.js';
+import { makeTinyModel, TINY_DEFAULTS } from '../../src/model/tiny/make-tiny-model.js';
+import { closeCaptureSession, createCaptureSession, emptyKvCache, runChunk } from '../../src/model/runtime/session.js';
+import { closeLayerSession, createLayerSession } from '../../src/model/runtime/layer-session.js';
 import { prefillByLayers, prefillByStreamingLayers } from '../../src/capture/layer-prefill.js';
-import { closeStreamSession, createStreamSession } from '../../src/model/stream-session.js';
+import { closeStreamSession, createStreamSession } from '../../src/model/runtime/stream-session.js';
 import { prefillCapture } from '../../src/capture/prefill.js';
-import { closeLoopSession, createLoopSession, runLoopPrefill } from '../../src/model/loop-session.js';
+import { closeLoopSession, createLoopSession, runLoopPrefill } from '../../src/model/runtime/loop-session.js';
 import { fromHalfArray } from '../../src/model/half.js';
-import { DT, makeNode, rawTensor } from '../../src/model/onnx-graph.js';
+import { DT, makeNode, rawTensor } from '../../src/model/graph/onnx-graph.js';
 import { referenceForward } from './reference-llama.js';
 
 // An int4 export as the genai builder makes it: each packed qkv MatMul becomes a

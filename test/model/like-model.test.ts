@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { runCapture } from '../../src/capture/run-capture.js';
 import { main } from '../../src/cli/main.js';
 import { readCorpusMeta } from '../../src/corpus/index.js';
-import { makeTinyModel, TINY_DEFAULTS } from '../../src/model/make-tiny-model.js';
+import { makeTinyModel, TINY_DEFAULTS } from '../../src/model/tiny/make-tiny-model.js';
 import { readSafetensors, referenceForward } from './reference-llama.js';
 import { halfToFloat32, openNpz } from '../../src/npz/index.js';
 

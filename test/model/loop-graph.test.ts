@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { makeNode } from '../../src/model/onnx-graph.js';
-import { topologicalOrder } from '../../src/model/loop-graph.js';
+import { makeNode } from '../../src/model/graph/onnx-graph.js';
+import { topologicalOrder } from '../../src/model/graph/loop-graph.js';
 
 describe('topologicalOrder (Loop bodies must be sorted)', () => {
   it('puts producers before consumers, keeps an already sorted list as is, and leaves outer-scope names alone', () => {

@@ -3,7 +3,7 @@
 import { expect } from 'vitest';
 import type { CaptureBuffers } from '../../src/capture/assemble.js';
 import { fromHalfArray } from '../../src/model/half.js';
-import type { MakeTinyModelOptions } from '../../src/model/make-tiny-model.js';
+import type { MakeTinyModelOptions } from '../../src/model/tiny/make-tiny-model.js';
 import type { RefForward } from './reference-llama.js';
 
 /** Half a float16 ulp relative to the value: the rounding every captured row takes. */

@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { planModelFolder, TINY_DEFAULTS, type ModelFolderPlan } from '../../src/model/make-tiny-model.js';
+import { planModelFolder, TINY_DEFAULTS, type ModelFolderPlan } from '../../src/model/tiny/make-tiny-model.js';
 import { loadPromptBuilder, type PromptBuilder } from '../../src/prompt/prompt-builder.js';
 import { generateSynthetic } from '../../src/ruler/synthetic/index.js';
 import { maxNewTokensOf } from '../../src/ruler/tasks.js';

@@ -1,10 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import { ropeInvFreq, type LlamaConfig } from '../../src/model/config.js';
-import { buildGenaiExport } from '../../src/model/export-genai.js';
-import { buildOptimumExport } from '../../src/model/export-optimum.js';
-import { dimsOf } from '../../src/model/make-tiny-model.js';
-import { presetFiles } from '../../src/model/presets.js';
-import { weightSpecs } from '../../src/model/tiny-weights.js';
+import { buildGenaiExport } from '../../src/model/tiny/export-genai.js';
+import { buildOptimumExport } from '../../src/model/tiny/export-optimum.js';
+import { dimsOf } from '../../src/model/tiny/make-tiny-model.js';
+import { presetFiles } from '../../src/model/tiny/presets.js';
+import { weightSpecs } from '../../src/model/tiny/tiny-weights.js';
 import { halfToFloat32 } from '../../src/npz/index.js';
 import { requirePython, runPythonJson } from '../helpers/python.js';
 import { referenceInvFreq } from './reference-llama.js';

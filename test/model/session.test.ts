@@ -2,10 +2,10 @@ import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, rmSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { makeTinyModel, TINY_DEFAULTS } from '../../src/model/make-tiny-model.js';
-import { closeCaptureSession, createCaptureSession, emptyKvCache, runChunk } from '../../src/model/session.js';
-import { cudaProviderInstalled } from '../../src/model/providers.js';
-import { formatDoctorReport, runDoctor } from '../../src/model/doctor.js';
+import { makeTinyModel, TINY_DEFAULTS } from '../../src/model/tiny/make-tiny-model.js';
+import { closeCaptureSession, createCaptureSession, emptyKvCache, runChunk } from '../../src/model/runtime/session.js';
+import { cudaProviderInstalled } from '../../src/model/runtime/providers.js';
+import { formatDoctorReport, runDoctor } from '../../src/model/runtime/doctor.js';
 import { UserError } from '../../src/errors.js';
 import { main } from '../../src/cli/main.js';
 

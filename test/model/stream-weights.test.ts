@@ -6,12 +6,12 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { fromBinary, toBinary } from '@bufbuild/protobuf';
 import { ModelProtoSchema, TensorProto_DataLocation } from 'onnx-buf';
-import { buildOptimumExport } from '../../src/model/export-optimum.js';
-import { dimsOf, makeTinyModel, planModelFolder, TINY_DEFAULTS } from '../../src/model/make-tiny-model.js';
-import { weightSpecs } from '../../src/model/tiny-weights.js';
+import { buildOptimumExport } from '../../src/model/tiny/export-optimum.js';
+import { dimsOf, makeTinyModel, planModelFolder, TINY_DEFAULTS } from '../../src/model/tiny/make-tiny-model.js';
+import { weightSpecs } from '../../src/model/tiny/tiny-weights.js';
 import { InterruptedError } from '../../src/errors.js';
 
-const DIST_BUILDER = fileURLToPath(new URL('../../dist/model/make-tiny-model.js', import.meta.url));
+const DIST_BUILDER = fileURLToPath(new URL('../../dist/model/tiny/make-tiny-model.js', import.meta.url));
 
 let root: string;
 beforeAll(() => { root = mkdtempSync(join(tmpdir(), 'poc-stream-')); });

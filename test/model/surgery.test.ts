@@ -4,9 +4,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { create, fromBinary, toBinary } from '@bufbuild/protobuf';
 import { ModelProtoSchema, StringStringEntryProtoSchema, type ModelProto } from 'onnx-buf';
-import { makeTinyModel, TINY_DEFAULTS, type MakeTinyModelOptions } from '../../src/model/make-tiny-model.js';
-import { ensureCaptureGraph } from '../../src/model/capture-graph.js';
-import { makeNode } from '../../src/model/onnx-graph.js';
+import { makeTinyModel, TINY_DEFAULTS, type MakeTinyModelOptions } from '../../src/model/tiny/make-tiny-model.js';
+import { ensureCaptureGraph } from '../../src/model/graph/capture-graph.js';
+import { makeNode } from '../../src/model/graph/onnx-graph.js';
 import { UserError } from '../../src/errors.js';
 
 const dirs: string[] = [];

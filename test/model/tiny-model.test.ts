@@ -2,7 +2,7 @@ import { afterAll, describe, expect, it, vi } from 'vitest';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
-import { ensureTinyModel, makeTinyModel, TINY_DEFAULTS } from '../../src/model/make-tiny-model.js';
+import { ensureTinyModel, makeTinyModel, TINY_DEFAULTS } from '../../src/model/tiny/make-tiny-model.js';
 import { main } from '../../src/cli/main.js';
 import { readSafetensors } from './reference-llama.js';
 

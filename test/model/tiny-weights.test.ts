@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { drawWeightInto, halfNormalTable, normalQuantile } from '../../src/model/tiny-weights.js';
+import { drawWeightInto, halfNormalTable, normalQuantile } from '../../src/model/tiny/tiny-weights.js';
 import { halfToFloat32 } from '../../src/npz/index.js';
 import { createRng } from '../../src/util/rng.js';
 import { requirePython, runPythonJson } from '../helpers/python.js';

@@ -4,14 +4,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fromBinary, toBinary } from '@bufbuild/protobuf';
 import { ModelProtoSchema, type ModelProto, type TensorProto } from 'onnx-buf';
-import { makeTinyModel, TINY_DEFAULTS, type MakeTinyModelOptions } from '../../src/model/make-tiny-model.js';
-import { closeCaptureSession, createCaptureSession, emptyKvCache, runChunk } from '../../src/model/session.js';
+import { makeTinyModel, TINY_DEFAULTS, type MakeTinyModelOptions } from '../../src/model/tiny/make-tiny-model.js';
+import { closeCaptureSession, createCaptureSession, emptyKvCache, runChunk } from '../../src/model/runtime/session.js';
 import { fromHalfArray } from '../../src/model/half.js';
-import { closeLayerSession, createLayerSession } from '../../src/model/layer-session.js';
+import { closeLayerSession, createLayerSession } from '../../src/model/runtime/layer-session.js';
 import { prefillByLayers, prefillByStreamingLayers } from '../../src/capture/layer-prefill.js';
-import { closeStreamSession, createStreamSession } from '../../src/model/stream-session.js';
-import { closeLoopSession, createLoopSession, runLoopPrefill } from '../../src/model/loop-session.js';
-import { DT, floatTensor, int64Tensor, makeNode } from '../../src/model/onnx-graph.js';
+import { closeStreamSession, createStreamSession } from '../../src/model/runtime/stream-session.js';
+import { closeLoopSession, createLoopSession, runLoopPrefill } from '../../src/model/runtime/loop-session.js';
+import { DT, floatTensor, int64Tensor, makeNode } from '../../src/model/graph/onnx-graph.js';
 import { referenceForward, type RefForward } from './reference-llama.js';
 
 // Export variants seen in the wild, made by editing a tiny export: q/k/v biases kept as

@@ -7,8 +7,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { makeTinyModel, TINY_DEFAULTS } from '../../src/model/make-tiny-model.js';
-import type { NodePlacement } from '../../src/model/placement.js';
+import { makeTinyModel, TINY_DEFAULTS } from '../../src/model/tiny/make-tiny-model.js';
+import type { NodePlacement } from '../../src/model/runtime/placement.js';
 import { requirePython, runPython } from '../helpers/python.js';
 import { requireSwiftShader, runCliWith, runNodeSnippet, vulkanEnv } from '../helpers/software-gpu.js';
 
@@ -148,10 +148,10 @@ describe('what the WebGPU provider leaves to the CPU (onnxruntime profile, one p
     const prof = join(root, 'profiles');
     const code = `
       import { readdirSync, readFileSync, mkdirSync } from 'node:fs';
-      import { createCaptureSession, runChunk, emptyKvCache } from ${dist('session.js')};
-      import { createLayerSession, allocateLayerState, runLayerChunk } from ${dist('layer-session.js')};
-      import { createLoopSession, runLoopPrefill } from ${dist('loop-session.js')};
-      import { nodePlacement } from ${dist('placement.js')};
+      import { createCaptureSession, runChunk, emptyKvCache } from ${dist('runtime/session.js')};
+      import { createLayerSession, allocateLayerState, runLayerChunk } from ${dist('runtime/layer-session.js')};
+      import { createLoopSession, runLoopPrefill } from ${dist('runtime/loop-session.js')};
+      import { nodePlacement } from ${dist('runtime/placement.js')};
       const dir = ${JSON.stringify(prof)};
       mkdirSync(dir, { recursive: true });
       const model = ${JSON.stringify(model)};

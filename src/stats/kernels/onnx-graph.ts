@@ -14,7 +14,7 @@ import {
   type TensorProto,
   type ValueInfoProto,
 } from 'onnx-buf';
-import { int64Tensor, makeNode, valueInfo } from '../../model/onnx-graph.js';
+import { int64Tensor, makeNode, valueInfo } from '../../model/graph/onnx-graph.js';
 
 export type ElemType = 'float32' | 'float64' | 'int64' | 'int32';
 /** an attribute value: integer, integer list or float (strings are not needed here) */

@@ -9,9 +9,9 @@ import {
   type NodeProto,
   type ValueInfoProto,
 } from 'onnx-buf';
-import { UserError } from '../errors.js';
+import { UserError } from '../../errors.js';
 import { CAPTURE_IO, CACHE_IO, capturedRowType, rewriteForCapture } from './capture-surgery.js';
-import type { ModelGeometry } from './config.js';
+import type { ModelGeometry } from '../config.js';
 import { findLayerTaps } from './find-projections.js';
 import { indexGraph, nodeReads } from './graph-index.js';
 import { DT, int64Tensor, makeNode, rawTensor, valueInfo } from './onnx-graph.js';

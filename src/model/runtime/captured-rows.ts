@@ -1,5 +1,5 @@
 import type * as ort from 'onnxruntime-node';
-import { float32ToHalf } from '../npz/float16.js';
+import { float32ToHalf } from '../../npz/float16.js';
 
 /**
  * One captured-rows output of a capture, layer or loop graph as float16 bits, whatever field it

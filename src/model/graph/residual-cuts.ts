@@ -1,4 +1,4 @@
-import { UserError } from '../errors.js';
+import { UserError } from '../../errors.js';
 import type { LayerTaps } from './find-projections.js';
 import { dependencies, type GraphIndex } from './graph-index.js';
 

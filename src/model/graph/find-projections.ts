@@ -1,6 +1,6 @@
 import type { GraphProto, NodeProto } from 'onnx-buf';
-import { UserError } from '../errors.js';
-import type { ModelGeometry } from './config.js';
+import { UserError } from '../../errors.js';
+import type { ModelGeometry } from '../config.js';
 import { intAttr, type GraphIndex } from './graph-index.js';
 
 /** A linear layer found in the graph: y[..., outDim] = x[..., inDim] · W (+ bias). */

@@ -4,12 +4,12 @@ import { access, constants, mkdir, readdir, readFile, realpath, rename, rm, writ
 import { basename, dirname, join, resolve } from 'node:path';
 import { fromBinary, toBinary } from '@bufbuild/protobuf';
 import { ModelProtoSchema, TensorProto_DataLocation, TensorProto_DataType, type ModelProto } from 'onnx-buf';
-import { UserError } from '../errors.js';
-import { geometryOf, readModelConfig, type ModelGeometry } from './config.js';
+import { UserError } from '../../errors.js';
+import { geometryOf, readModelConfig, type ModelGeometry } from '../config.js';
 import { rewriteForCapture, SURGERY_VERSION, type SurgeryOptions, type SurgeryStats } from './capture-surgery.js';
 import { LOOP_GRAPH_VERSION, rewriteForLoop } from './loop-graph.js';
-import { tempSuffix } from '../util/temp-name.js';
-import { pocCacheDir } from '../util/cache-dir.js';
+import { tempSuffix } from '../../util/temp-name.js';
+import { pocCacheDir } from '../../util/cache-dir.js';
 
 /** Where a capture graph is, whether it came from the cache, and what the rewrite did. */
 export interface CaptureGraph {

@@ -5,7 +5,7 @@ import { toBinary } from '@bufbuild/protobuf';
 import { ModelProtoSchema } from 'onnx-buf';
 import { openExportSource, PREFIX, renameLocations, writeAtomic, type PlacementOptions } from './capture-graph.js';
 import { SURGERY_VERSION } from './capture-surgery.js';
-import type { ModelGeometry } from './config.js';
+import type { ModelGeometry } from '../config.js';
 import { LAYER_SLICE_VERSION, sliceByLayer, type LayerSliceIo } from './layer-slices.js';
 import { layerSwitchModel, singleLayerModel, SWITCH_IO } from './layer-switch.js';
 import { DT } from './onnx-graph.js';

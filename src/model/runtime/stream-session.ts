@@ -1,6 +1,6 @@
 import type * as ort from 'onnxruntime-node';
-import type { ModelGeometry } from './config.js';
-import { ensureSliceGraphs, type SliceGraphs } from './layer-graphs.js';
+import type { ModelGeometry } from '../config.js';
+import { ensureSliceGraphs, type SliceGraphs } from '../graph/layer-graphs.js';
 import type { LayerRunner } from './layer-session.js';
 import type { Provider, ProviderPlan } from './provider-plan.js';
 import { captureSetup, openSession, type CaptureSessionOptions } from './session.js';

@@ -1,8 +1,8 @@
 import { closeSync, ftruncateSync, openSync, writeSync } from 'node:fs';
-import { InterruptedError } from '../errors.js';
-import type { Progress } from '../hub/progress.js';
-import { createRng } from '../util/rng.js';
-import type { DataSlot } from './onnx-graph.js';
+import { InterruptedError } from '../../errors.js';
+import type { Progress } from '../../hub/progress.js';
+import { createRng } from '../../util/rng.js';
+import type { DataSlot } from '../graph/onnx-graph.js';
 import { safetensorsLayout } from './safetensors.js';
 import { drawWeightInto, elementCount, type WeightDtype, type WeightElements, type WeightSpec } from './tiny-weights.js';
 

@@ -1,7 +1,7 @@
 import type { ModelProto, ValueInfoProto } from 'onnx-buf';
-import type { LlamaConfig } from './config.js';
-import { geometryOf, ropeInvFreq } from './config.js';
-import { DT, createGraphBuilder, floatTensor, int64Tensor, makeModel, valueInfo, type DataSlot } from './onnx-graph.js';
+import type { LlamaConfig } from '../config.js';
+import { geometryOf, ropeInvFreq } from '../config.js';
+import { DT, createGraphBuilder, floatTensor, int64Tensor, makeModel, valueInfo, type DataSlot } from '../graph/onnx-graph.js';
 import type { WeightDtype } from './tiny-weights.js';
 
 /**

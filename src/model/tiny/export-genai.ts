@@ -1,7 +1,7 @@
-import type { LlamaConfig } from './config.js';
-import { geometryOf, ropeInvFreq } from './config.js';
+import type { LlamaConfig } from '../config.js';
+import { geometryOf, ropeInvFreq } from '../config.js';
 import { decoderIo, lmHeadSource, type BuiltExport, type ShapeOf } from './export-optimum.js';
-import { DT, createGraphBuilder, int64Tensor, makeModel, weightBytes } from './onnx-graph.js';
+import { DT, createGraphBuilder, int64Tensor, makeModel, weightBytes } from '../graph/onnx-graph.js';
 import type { WeightDtype } from './tiny-weights.js';
 
 /**

@@ -21,7 +21,7 @@ import {
   type TensorProto,
   type ValueInfoProto,
 } from 'onnx-buf';
-import { toHalfArray } from './half.js';
+import { toHalfArray } from '../half.js';
 
 /** Small helpers over the onnx-buf (ONNX 1.20) messages, shared by builders and surgery. */
 

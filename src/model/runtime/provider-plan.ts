@@ -1,6 +1,6 @@
-import { UserError } from '../errors.js';
-import type { ExportTraits } from './capture-graph.js';
-import { HALF_EXPORT_NEEDS_F16 } from './capture-surgery.js';
+import { UserError } from '../../errors.js';
+import type { ExportTraits } from '../graph/capture-graph.js';
+import { HALF_EXPORT_NEEDS_F16 } from '../graph/capture-surgery.js';
 import { cudaProviderInstalled } from './providers.js';
 import { listWebGpuAdapters, probeWebGpu, type WebGpuAdapter } from './webgpu.js';
 

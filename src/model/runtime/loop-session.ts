@@ -1,7 +1,7 @@
 import * as ort from 'onnxruntime-node';
-import { ensureCaptureGraph, type CaptureGraph } from './capture-graph.js';
-import type { ModelGeometry } from './config.js';
-import { LOOP_IO } from './loop-graph.js';
+import { ensureCaptureGraph, type CaptureGraph } from '../graph/capture-graph.js';
+import type { ModelGeometry } from '../config.js';
+import { LOOP_IO } from '../graph/loop-graph.js';
 import { rowsAsHalf } from './captured-rows.js';
 import { captureSetup, openSession, type CaptureSessionOptions, type Provider } from './session.js';
 

@@ -4,7 +4,7 @@ import { dirname, join } from 'node:path';
 import { create, toBinary } from '@bufbuild/protobuf';
 import { GraphProtoSchema, ModelProtoSchema, OperatorSetIdProtoSchema } from 'onnx-buf';
 import * as ort from 'onnxruntime-node';
-import { DT, makeNode, valueInfo } from './onnx-graph.js';
+import { DT, makeNode, valueInfo } from '../graph/onnx-graph.js';
 import { probeWebGpu } from './webgpu.js';
 
 /** What one execution provider does on this machine. */

@@ -8,9 +8,9 @@ import {
   type NodeProto,
   type ValueInfoProto,
 } from 'onnx-buf';
-import { UserError } from '../errors.js';
+import { UserError } from '../../errors.js';
 import { CACHE_IO, LAYER_CAPTURE_IO, rewriteForCapture } from './capture-surgery.js';
-import type { ModelGeometry } from './config.js';
+import type { ModelGeometry } from '../config.js';
 import { findLayerTaps } from './find-projections.js';
 import { indexGraph, nodeReads } from './graph-index.js';
 import { findResidualCuts, streamTensors } from './residual-cuts.js';

@@ -1,9 +1,9 @@
 import * as ort from 'onnxruntime-node';
-import { CAPTURE_IO } from './capture-surgery.js';
-import type { ModelGeometry } from './config.js';
+import { CAPTURE_IO } from '../graph/capture-surgery.js';
+import type { ModelGeometry } from '../config.js';
 import { appendHeadMajor, toHeadMajor } from './kv-layout.js';
-import { ensureLayerGraphs, type LayerGraphs } from './layer-graphs.js';
-import { SWITCH_IO } from './layer-switch.js';
+import { ensureLayerGraphs, type LayerGraphs } from '../graph/layer-graphs.js';
+import { SWITCH_IO } from '../graph/layer-switch.js';
 import { rowsAsHalf } from './captured-rows.js';
 import { chunkIndexFeeds, captureSetup, openSession, type CaptureSessionOptions, type Provider } from './session.js';
 

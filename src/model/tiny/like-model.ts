@@ -1,7 +1,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { UserError } from '../errors.js';
-import { geometryOf, readModelConfig, type LlamaConfig, type RopeScaling } from './config.js';
+import { UserError } from '../../errors.js';
+import { geometryOf, readModelConfig, type LlamaConfig, type RopeScaling } from '../config.js';
 
 /** Files of a model folder that `--like` copies as they are (the tokenizer and generation settings). */
 const COPIED_FILES = ['tokenizer.json', 'tokenizer_config.json', 'special_tokens_map.json', 'chat_template.jinja', 'generation_config.json'];

@@ -1,7 +1,7 @@
 import { create } from '@bufbuild/protobuf';
 import { StringStringEntryProtoSchema, type ModelProto, type NodeProto } from 'onnx-buf';
-import { UserError } from '../errors.js';
-import type { ModelGeometry } from './config.js';
+import { UserError } from '../../errors.js';
+import type { ModelGeometry } from '../config.js';
 import { findLayerTaps } from './find-projections.js';
 import { dependencies, indexGraph } from './graph-index.js';
 import { DT, int64Tensor, makeNode, valueInfo } from './onnx-graph.js';

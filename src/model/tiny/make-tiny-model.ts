@@ -4,19 +4,19 @@ import { mkdir, readdir, rename, rm, rmdir, stat, writeFile } from 'node:fs/prom
 import { basename, dirname, join, resolve } from 'node:path';
 import { toBinary } from '@bufbuild/protobuf';
 import { ModelProtoSchema } from 'onnx-buf';
-import { UserError } from '../errors.js';
-import type { Progress } from '../hub/progress.js';
-import { llama31TokenizerFiles } from '../prompt/llama31-tokenizer.js';
-import { buildTinyTokenizer, TINY_MIN_VOCAB, TINY_SPECIAL_TOKENS } from '../prompt/tiny-tokenizer.js';
-import { captureCacheDir } from './capture-graph.js';
-import { geometryOf, type LlamaConfig } from './config.js';
+import { UserError } from '../../errors.js';
+import type { Progress } from '../../hub/progress.js';
+import { llama31TokenizerFiles } from '../../prompt/llama31-tokenizer.js';
+import { buildTinyTokenizer, TINY_MIN_VOCAB, TINY_SPECIAL_TOKENS } from '../../prompt/tiny-tokenizer.js';
+import { captureCacheDir } from '../graph/capture-graph.js';
+import { geometryOf, type LlamaConfig } from '../config.js';
 import { buildOptimumExport, type BuiltExport } from './export-optimum.js';
 import { buildGenaiExport } from './export-genai.js';
 import { buildableConfig, readLikeFolder } from './like-model.js';
 import { presetFiles, type PresetName } from './presets.js';
 import { weightFilesBytes, writeWeightFiles } from './stream-weights.js';
 import { weightSpecs, type TinyDims, type WeightDtype } from './tiny-weights.js';
-import { hostTag, isProcessAlive, parseTempSuffix, tempSuffix } from '../util/temp-name.js';
+import { hostTag, isProcessAlive, parseTempSuffix, tempSuffix } from '../../util/temp-name.js';
 
 /** Options of `poc make-tiny-model` (sizes of the model and how to export it). */
 export interface MakeTinyModelOptions {

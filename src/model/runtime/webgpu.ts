@@ -3,7 +3,7 @@ import { createRequire } from 'node:module';
 import { pathToFileURL } from 'node:url';
 import { create, toBinary } from '@bufbuild/protobuf';
 import { GraphProtoSchema, ModelProtoSchema, OperatorSetIdProtoSchema } from 'onnx-buf';
-import { DT, makeNode, valueInfo } from './onnx-graph.js';
+import { DT, makeNode, valueInfo } from '../graph/onnx-graph.js';
 
 /**
  * What onnxruntime's WebGPU provider finds on this machine. onnxruntime-node 1.30 exposes no

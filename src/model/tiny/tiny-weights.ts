@@ -1,5 +1,5 @@
-import type { Rng } from '../util/rng.js';
-import { toHalfBits } from './half.js';
+import type { Rng } from '../../util/rng.js';
+import { toHalfBits } from '../half.js';
 
 /** Sizes of a tiny Llama (the subset of LlamaConfig that shapes the weights). */
 export interface TinyDims {
