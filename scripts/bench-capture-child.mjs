@@ -7,11 +7,11 @@ import { readFileSync } from 'node:fs';
 import { createCaptureSession, closeCaptureSession } from '../dist/model/runtime/session.js';
 import { createLayerSession, closeLayerSession } from '../dist/model/runtime/layer-session.js';
 import { createLoopSession, closeLoopSession, runLoopPrefill } from '../dist/model/runtime/loop-session.js';
-import { prefillCapture } from '../dist/capture/prefill.js';
-import { prefillByLayers, prefillByStreamingLayers } from '../dist/capture/layer-prefill.js';
+import { prefillCapture } from '../dist/capture/prefill/chunks.js';
+import { prefillByLayers, prefillByStreamingLayers } from '../dist/capture/prefill/layer-by-layer.js';
 import { createStreamSession, closeStreamSession } from '../dist/model/runtime/stream-session.js';
 import { samplePositions } from '../dist/capture/positions.js';
-import { chunkWithinScores } from '../dist/capture/chunk-plan.js';
+import { chunkWithinScores } from '../dist/capture/prefill/chunk-plan.js';
 
 const [modelDir, nTokens, tSub, chunk, threads, mode = 'chunks'] = process.argv.slice(2);
 const n = Number(nTokens);

@@ -21,7 +21,7 @@ import { makeTinyModel } from '../dist/model/tiny/make-tiny-model.js';
 import { findOnnxFile, readModelProto } from '../dist/model/graph/capture-graph.js';
 import { ensureSliceGraphs } from '../dist/model/graph/layer-graphs.js';
 import { availableMemoryBytes, weightBytes } from '../dist/model/runtime/weight-bytes.js';
-import { chunkWithinScores } from '../dist/capture/chunk-plan.js';
+import { chunkWithinScores } from '../dist/capture/prefill/chunk-plan.js';
 import { CAPTURE_MALLOC_ENV } from '../dist/util/malloc-env.js';
 
 const list = (name, fallback) => (process.env[name] ? process.env[name].split(',').map((x) => x.trim()) : fallback);

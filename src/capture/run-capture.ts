@@ -16,8 +16,8 @@ import { toolVersion } from '../version.js';
 import { withMetaLock } from './meta-lock.js';
 import { removeStalePartials } from './stale-partials.js';
 import { samplePositions } from './positions.js';
-import { choosePrefillForModel } from './choose-prefill.js';
-import { openPrefiller, type Prefiller, type PrefillMode } from './prefiller.js';
+import { choosePrefillForModel } from './prefill/choose-mode.js';
+import { openPrefiller, type Prefiller, type PrefillMode } from './prefill/index.js';
 import { createCaptureProgress } from './progress.js';
 import { resolveModel } from './resolve-model.js';
 

@@ -1,6 +1,6 @@
 import { Command } from 'commander';
 import { runCapture, DEFAULT_CHUNK, type CaptureOptions } from '../capture/run-capture.js';
-import { PREFILL_MODES, type PrefillMode } from '../capture/prefiller.js';
+import { PREFILL_MODES, type PrefillMode } from '../capture/prefill/index.js';
 import { UserError } from '../errors.js';
 import type { EpChoice } from '../model/runtime/provider-plan.js';
 import { readLikeMeta } from '../ruler/like.js';

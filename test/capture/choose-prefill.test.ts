@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { choosePrefillMode } from '../../src/capture/choose-prefill.js';
+import { choosePrefillMode } from '../../src/capture/prefill/choose-mode.js';
 import { CAPTURE_MALLOC_ENV, wantsMallocRelaunch } from '../../src/util/malloc-env.js';
 import { findOnnxFile, readModelProto } from '../../src/model/graph/capture-graph.js';
 import { makeTinyModel, TINY_DEFAULTS } from '../../src/model/tiny/make-tiny-model.js';

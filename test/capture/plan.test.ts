@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { samplePositions } from '../../src/capture/positions.js';
-import { chunkWithinScores, planChunks } from '../../src/capture/chunk-plan.js';
-import { allocateCaptureBuffers, placeChunkRows } from '../../src/capture/assemble.js';
+import { chunkWithinScores, planChunks } from '../../src/capture/prefill/chunk-plan.js';
+import { allocateCaptureBuffers, placeChunkRows } from '../../src/capture/prefill/assemble.js';
 
 describe('samplePositions', () => {
   it('draws t_sub distinct ascending positions in [n_sink, k_len), reproducibly per (seed, task, prompt)', () => {

@@ -10,8 +10,8 @@ import { closeLayerSession, createLayerSession, type LayerSession } from '../../
 import { ensureLayerGraphs } from '../../src/model/graph/layer-graphs.js';
 import { sliceByLayer } from '../../src/model/graph/layer-slices.js';
 import { geometryOf, readModelConfig } from '../../src/model/config.js';
-import { prefillCapture } from '../../src/capture/prefill.js';
-import { planLayerPrefillBytes, prefillByLayers } from '../../src/capture/layer-prefill.js';
+import { prefillCapture } from '../../src/capture/prefill/chunks.js';
+import { planLayerPrefillBytes, prefillByLayers } from '../../src/capture/prefill/layer-by-layer.js';
 import { referenceForward, type RefForward } from './reference-llama.js';
 import { CASES, expectRowsMatch, KV_OPTIONS, POSITIONS, refBuffers, T } from './prefill-helpers.js';
 

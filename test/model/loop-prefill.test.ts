@@ -9,8 +9,8 @@ import { closeCaptureSession, createCaptureSession, type CaptureSession } from '
 import { closeLoopSession, createLoopSession, runLoopPrefill, type LoopSession } from '../../src/model/runtime/loop-session.js';
 import { ensureCaptureGraph } from '../../src/model/graph/capture-graph.js';
 import { LOOP_IO } from '../../src/model/graph/loop-graph.js';
-import { prefillCapture } from '../../src/capture/prefill.js';
-import { planLayerPrefillBytes } from '../../src/capture/layer-prefill.js';
+import { prefillCapture } from '../../src/capture/prefill/chunks.js';
+import { planLayerPrefillBytes } from '../../src/capture/prefill/layer-by-layer.js';
 import { referenceForward, type RefForward } from './reference-llama.js';
 import { CASES, expectRowsMatch, KV_OPTIONS, POSITIONS, refBuffers, T } from './prefill-helpers.js';
 

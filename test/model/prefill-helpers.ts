@@ -1,7 +1,7 @@
 // Shared by the prefill-mode tests (layer-prefill, loop-prefill): error measures against the
 // float64 reference forward, its rows in the corpus layouts, and the tiny-model cases.
 import { expect } from 'vitest';
-import type { CaptureBuffers } from '../../src/capture/assemble.js';
+import type { CaptureBuffers } from '../../src/capture/prefill/assemble.js';
 import { fromHalfArray } from '../../src/model/half.js';
 import type { MakeTinyModelOptions } from '../../src/model/tiny/make-tiny-model.js';
 import type { RefForward } from './reference-llama.js';

@@ -10,8 +10,8 @@ import { closeLayerSession, createLayerSession, type LayerSession } from '../../
 import { closeStreamSession, createStreamSession, enterLayer, type StreamSession } from '../../src/model/runtime/stream-session.js';
 import { ensureSliceGraphs } from '../../src/model/graph/layer-graphs.js';
 import { SWITCH_IO } from '../../src/model/graph/layer-switch.js';
-import { prefillCapture } from '../../src/capture/prefill.js';
-import { planLayerPrefillBytes, prefillByLayers, prefillByStreamingLayers } from '../../src/capture/layer-prefill.js';
+import { prefillCapture } from '../../src/capture/prefill/chunks.js';
+import { planLayerPrefillBytes, prefillByLayers, prefillByStreamingLayers } from '../../src/capture/prefill/layer-by-layer.js';
 import { referenceForward, type RefForward } from './reference-llama.js';
 import { CASES, excessErr, expectRowsMatch, POSITIONS, refBuffers, T } from './prefill-helpers.js';
 import { fromHalfArray } from '../../src/model/half.js';

@@ -8,7 +8,7 @@ import { makeTinyModel, TINY_DEFAULTS, type MakeTinyModelOptions } from '../../s
 import { closeCaptureSession, createCaptureSession, emptyKvCache, runChunk } from '../../src/model/runtime/session.js';
 import { fromHalfArray } from '../../src/model/half.js';
 import { closeLayerSession, createLayerSession } from '../../src/model/runtime/layer-session.js';
-import { prefillByLayers, prefillByStreamingLayers } from '../../src/capture/layer-prefill.js';
+import { prefillByLayers, prefillByStreamingLayers } from '../../src/capture/prefill/layer-by-layer.js';
 import { closeStreamSession, createStreamSession } from '../../src/model/runtime/stream-session.js';
 import { closeLoopSession, createLoopSession, runLoopPrefill } from '../../src/model/runtime/loop-session.js';
 import { DT, floatTensor, int64Tensor, makeNode } from '../../src/model/graph/onnx-graph.js';

@@ -1,13 +1,13 @@
-import { UserError } from '../errors.js';
-import type { ModelGeometry } from '../model/config.js';
-import { closeLayerSession, createLayerSession } from '../model/runtime/layer-session.js';
-import { closeLoopSession, createLoopSession, runLoopPrefill } from '../model/runtime/loop-session.js';
-import { closeStreamSession, createStreamSession } from '../model/runtime/stream-session.js';
-import { closeCaptureSession, createCaptureSession, type CaptureSessionOptions, type Provider } from '../model/runtime/session.js';
+import { UserError } from '../../errors.js';
+import type { ModelGeometry } from '../../model/config.js';
+import { closeLayerSession, createLayerSession } from '../../model/runtime/layer-session.js';
+import { closeLoopSession, createLoopSession, runLoopPrefill } from '../../model/runtime/loop-session.js';
+import { closeStreamSession, createStreamSession } from '../../model/runtime/stream-session.js';
+import { closeCaptureSession, createCaptureSession, type CaptureSessionOptions, type Provider } from '../../model/runtime/session.js';
 import type { CaptureBuffers } from './assemble.js';
 import { chunkWithinScores } from './chunk-plan.js';
-import { prefillByLayers, prefillByStreamingLayers } from './layer-prefill.js';
-import { prefillCapture, type PrefillProgress } from './prefill.js';
+import { prefillByLayers, prefillByStreamingLayers } from './layer-by-layer.js';
+import { prefillCapture, type PrefillProgress } from './chunks.js';
 
 /**
  * How a prompt is prefilled:

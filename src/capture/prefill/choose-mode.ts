@@ -1,10 +1,10 @@
 import { execFileSync } from 'node:child_process';
-import { findOnnxFile, readModelProto } from '../model/graph/capture-graph.js';
-import { cudaProviderInstalled } from '../model/runtime/providers.js';
-import type { EpChoice } from '../model/runtime/session.js';
-import { availableMemoryBytes, weightBytes } from '../model/runtime/weight-bytes.js';
-import { CAPTURE_MALLOC_ENV } from '../util/malloc-env.js';
-import type { PrefillMode } from './prefiller.js';
+import { findOnnxFile, readModelProto } from '../../model/graph/capture-graph.js';
+import { cudaProviderInstalled } from '../../model/runtime/providers.js';
+import type { EpChoice } from '../../model/runtime/session.js';
+import { availableMemoryBytes, weightBytes } from '../../model/runtime/weight-bytes.js';
+import { CAPTURE_MALLOC_ENV } from '../../util/malloc-env.js';
+import type { PrefillMode } from './index.js';
 
 /** The mode a capture runs with, and the one line saying why when it was not asked for. */
 export interface PrefillChoice {

@@ -1,4 +1,4 @@
-import { emptyKvCache, runChunk, type CaptureSession } from '../model/runtime/session.js';
+import { emptyKvCache, runChunk, type CaptureSession } from '../../model/runtime/session.js';
 import { allocateCaptureBuffers, placeChunkRows, type CaptureBuffers } from './assemble.js';
 import { planChunks } from './chunk-plan.js';
 

@@ -1,9 +1,9 @@
-import type { ModelGeometry } from '../model/config.js';
-import { allocateLayerState, runLayerChunk, type LayerRunner, type LayerSession, type LayerState } from '../model/runtime/layer-session.js';
-import { enterLayer, leaveLayer, type StreamSession } from '../model/runtime/stream-session.js';
+import type { ModelGeometry } from '../../model/config.js';
+import { allocateLayerState, runLayerChunk, type LayerRunner, type LayerSession, type LayerState } from '../../model/runtime/layer-session.js';
+import { enterLayer, leaveLayer, type StreamSession } from '../../model/runtime/stream-session.js';
 import { allocateCaptureBuffers, placeChunkRows, type CaptureBuffers, type CaptureGeometry } from './assemble.js';
 import { planChunks } from './chunk-plan.js';
-import type { PrefillProgress } from './prefill.js';
+import type { PrefillProgress } from './chunks.js';
 
 /** Host memory a prefill holds for one prompt, by purpose (bytes; transient per-chunk tensors excluded). */
 export interface HostBytes {
