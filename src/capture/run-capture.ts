@@ -16,8 +16,7 @@ import { toolVersion } from '../version.js';
 import { withMetaLock } from './meta-lock.js';
 import { removeStalePartials } from './stale-partials.js';
 import { samplePositions } from './positions.js';
-import { choosePrefillForModel } from './prefill/choose-mode.js';
-import { openPrefiller, type Prefiller, type PrefillMode } from './prefill/index.js';
+import { choosePrefill, openPrefiller, type Prefiller, type PrefillMode } from './prefill/index.js';
 import { createCaptureProgress } from './progress.js';
 import { resolveModel } from './resolve-model.js';
 
@@ -195,7 +194,7 @@ export async function runCapture(opts: CaptureOptions): Promise<CaptureResult> {
   }
   // --chunk 0: a graph without cache outputs, so only the captured rows leave onnxruntime
   const chunk = opts.chunk ?? DEFAULT_CHUNK;
-  const choice = chunk === 0 ? { mode: opts.prefill ?? 'chunks' } : await choosePrefillForModel(opts.prefill, model.dir, opts.ep);
+  const choice = await choosePrefill(opts.prefill, chunk, model.dir, opts.ep);
   if (choice.note) stderr.write(`${choice.note}\n`);
   const session = await openPrefiller(model.dir, choice.mode, chunk, {
     ep: opts.ep, withKeys: opts.withKeys, withValues: opts.withValues ?? false, threads: opts.threads, warn: (l) => stderr.write(`${l}\n`),
@@ -214,7 +213,7 @@ export async function runCapture(opts: CaptureOptions): Promise<CaptureResult> {
         } catch (err) {
           throw new UserError(`${label}: ${(err as Error).message}; lower --t-sub or --n-sink, or raise --max-length (nothing written for this prompt)`);
         }
-        const buffers = await session.prefill(ids, positions, (p) => {
+        const { buffers } = await session.prefill(ids, positions, (p) => {
           if (opts.signal?.aborted) throw new InterruptedError(INTERRUPTED);
           progress.update(label, p.tokensDone);
         });

@@ -1,6 +1,6 @@
 import { Command } from 'commander';
 import { runCapture, DEFAULT_CHUNK, type CaptureOptions } from '../capture/run-capture.js';
-import { PREFILL_MODES, type PrefillMode } from '../capture/prefill/index.js';
+import { onePassConflict, PREFILL_MODE_DEFS, PREFILL_MODES, prefillModesHelp, type PrefillMode } from '../capture/prefill/index.js';
 import { UserError } from '../errors.js';
 import type { EpChoice } from '../model/runtime/provider-plan.js';
 import { readLikeMeta } from '../ruler/like.js';
@@ -55,13 +55,10 @@ export function registerCapture(program: Command): void {
     .option('--max-length <n>', 'truncate prompts to this many tokens', intArg(1), 16384)
     .option('--n-sink <n>', 'leading tokens never sampled (attention sink)', intArg(0), 16)
     .option('--t-sub <n>', 'positions sampled per prompt', intArg(1), 1024)
-    .option('--chunk <n>', `prefill chunk length in tokens (default ${DEFAULT_CHUNK}); 0 = one pass through the whole graph with no KV cache leaving onnxruntime, instead of --prefill (needs memory-efficient attention in the export for long prompts)`, intArg(0))
+    .option('--chunk <n>', `prefill chunk length in tokens (default ${DEFAULT_CHUNK}); 0 = ${PREFILL_MODE_DEFS['one-pass'].help}`, intArg(0))
     .option(
       '--prefill <mode>',
-      'layers: run the model layer by layer, each over the prompt in --chunk chunks, holding one layer\'s KV cache on the host; ' +
-        'stream: as layers, with one onnxruntime session per layer created and released in turn, so only one layer\'s weights are ever loaded (host memory bounded by one layer whatever the depth; on a GPU, one layer on the card); ' +
-        'chunks: chunk by chunk through all layers, holding every layer\'s KV cache; ' +
-        'loop: chunk by chunk through all layers inside one onnxruntime run, the KV cache never leaving onnxruntime. ' +
+      `${prefillModesHelp()}. ` +
         'All give the same rows up to float rounding. Default: stream on the CPU; layers on CUDA, or stream when the weights exceed the free device memory',
       choiceArg(PREFILL_MODES),
     )
@@ -117,12 +114,8 @@ export function captureOptionsFromFlags(flags: CaptureFlags, explicit: (name: st
   } else {
     tasks = [flags.task!];
   }
-  if (flags.chunk === 0 && (flags.prefill === 'layers' || flags.prefill === 'stream')) {
-    throw new UserError(`--chunk 0 prefills the whole graph in one pass, not layer by layer: drop --prefill ${flags.prefill} or give --chunk N > 0`);
-  }
-  if (flags.chunk === 0 && flags.prefill === 'loop') {
-    throw new UserError('--chunk 0 prefills the whole graph in one pass, not in a loop over chunks: drop --prefill loop or give --chunk N > 0');
-  }
+  const conflict = onePassConflict(flags.prefill, flags.chunk);
+  if (conflict) throw new UserError(conflict);
   const promptIdx = flags.promptIdx ?? Array.from({ length: flags.prompts }, (_, i) => i);
   return {
     tasks,

@@ -20,7 +20,7 @@
  * The corpus wants queries (and values) as [n_layers, heads, T_sub, head_dim]: a transpose of the
  * concatenated rows, left to the caller that assembles them.
  *
- * Layer-streamed prefill (one layer's KV cache on the host, see src/capture/layer-prefill.ts):
+ * Layer-streamed prefill (one layer's KV cache on the host, see src/capture/prefill/layer-by-layer.ts):
  *
  *   const s = await createLayerSession(modelDir, { ep: 'auto', withKeys });
  *   const state = allocateLayerState(s, ids.length);  // residual [T, hidden] + one layer's K/V

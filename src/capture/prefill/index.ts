@@ -1,91 +1,108 @@
 import { UserError } from '../../errors.js';
 import type { ModelGeometry } from '../../model/config.js';
-import { closeLayerSession, createLayerSession } from '../../model/runtime/layer-session.js';
-import { closeLoopSession, createLoopSession, runLoopPrefill } from '../../model/runtime/loop-session.js';
-import { closeStreamSession, createStreamSession } from '../../model/runtime/stream-session.js';
-import { closeCaptureSession, createCaptureSession, type CaptureSessionOptions, type Provider } from '../../model/runtime/session.js';
+import type { CaptureSessionOptions, EpChoice, Provider } from '../../model/runtime/session.js';
 import type { CaptureBuffers } from './assemble.js';
-import { chunkWithinScores } from './chunk-plan.js';
-import { prefillByLayers, prefillByStreamingLayers } from './layer-by-layer.js';
-import { prefillCapture, type PrefillProgress } from './chunks.js';
+import { choosePrefillForModel } from './choose-mode.js';
+import { chunksMode } from './chunks.js';
+import type { HostBytes } from './layer-by-layer.js';
+import { layersMode } from './layers.js';
+import { loopMode } from './loop.js';
+import { onePassMode } from './one-pass.js';
+import { streamMode } from './stream.js';
+
+export type { HostBytes } from './layer-by-layer.js';
 
 /**
- * How a prompt is prefilled:
- *  - `layers`: layer by layer, each over the prompt in chunks; the host holds the residual
- *    stream and one layer's KV cache (grows with prompt length only);
- *  - `chunks`: chunk by chunk through the whole model; the host holds every layer's KV cache
- *    (grows with prompt length x layers);
- *  - `stream`: as `layers`, but with one onnxruntime session per layer, created when the
- *    prompt reaches that layer and released before the next, so onnxruntime holds one
- *    layer's weights at a time (host memory bounded by one layer whatever the depth), and
- *    chunks shortened where their attention scores would exceed STREAM_SCORES_BUDGET;
- *  - `loop`: chunk by chunk through the whole model inside ONE onnxruntime run (an ONNX Loop
- *    carries the KV cache), so only the ids and the gathered rows cross to the host; on a
- *    GPU the cache stays in device memory, on the CPU it is in onnxruntime's arena.
- * All give the same rows up to float rounding; `--chunk 0` is the one-pass graph of any.
+ * How a prompt is prefilled: one file per mode in this folder, each a PrefillModeDef that
+ * opens the mode's onnxruntime session(s) and returns a Prefiller that runs prompts, reports
+ * the host bytes it held, and closes them.
+ *  - `layers` (layers.ts): layer by layer, one layer's KV cache on the host;
+ *  - `stream` (stream.ts): as `layers`, one onnxruntime session per layer in turn;
+ *  - `chunks` (chunks.ts): chunk by chunk through the whole model, every layer's KV cache on the host;
+ *  - `loop` (loop.ts): chunk by chunk inside ONE onnxruntime run, the KV cache never leaving it.
+ * `--chunk 0` runs `one-pass` (one-pass.ts) whatever `--prefill` says. All give the same rows
+ * up to float rounding.
  */
 export type PrefillMode = 'layers' | 'stream' | 'chunks' | 'loop';
+/** The modes `--prefill` offers, in the order its help lists them. */
 export const PREFILL_MODES = ['layers', 'stream', 'chunks', 'loop'] as const;
+/** Every mode of the registry: the `--prefill` ones and the one-pass graph of `--chunk 0`. */
+export type PrefillModeName = PrefillMode | 'one-pass';
+
+export interface PrefillProgress {
+  /** tokens prefilled so far in this prompt */
+  tokensDone: number;
+  kLen: number;
+}
+
+/** One prompt's prefill: the rows in the corpus layouts, and the host memory the mode held for them. */
+export interface PrefillResult {
+  buffers: CaptureBuffers;
+  /** buffers the prefill allocated on the JS side (what onnxruntime holds is not counted) */
+  hostBytes: HostBytes;
+}
 
 /** One open model that prefills prompts into corpus rows, whatever the mode. */
 export interface Prefiller {
-  mode: PrefillMode | 'one-pass';
+  mode: PrefillModeName;
   geometry: ModelGeometry;
   ep: Provider;
-  prefill(ids: Int32Array, positionsSorted: Int32Array, onProgress?: (p: PrefillProgress) => void): Promise<CaptureBuffers>;
+  /** `onProgress` may throw to stop between chunks */
+  prefill(ids: Int32Array, positionsSorted: Int32Array, onProgress?: (p: PrefillProgress) => void): Promise<PrefillResult>;
+  /** release the mode's native session(s) */
   close(): Promise<void>;
+}
+
+/** A prefill mode: what the CLI says of it, and how it opens its session(s) for a model folder. */
+export interface PrefillModeDef {
+  name: PrefillModeName;
+  /** one line of help (`--prefill`'s for its modes, `--chunk 0`'s for one-pass) */
+  help: string;
+  /**
+   * why `--chunk 0` (the one-pass graph) cannot go with `--prefill` of this mode, as the CLI's
+   * error says it; absent when `--chunk 0` simply runs one pass instead
+   */
+  notOnePass?: string;
+  /** open the mode's session(s); `chunk` is the chunk length in tokens the prompts are run in */
+  open(modelDir: string, chunk: number, opts: CaptureSessionOptions): Promise<Prefiller>;
+}
+
+/** The prefill modes by name. */
+export const PREFILL_MODE_DEFS: Readonly<Record<PrefillModeName, PrefillModeDef>> = {
+  layers: layersMode,
+  stream: streamMode,
+  chunks: chunksMode,
+  loop: loopMode,
+  'one-pass': onePassMode,
+};
+
+/** `--prefill`'s help: each offered mode and its line. */
+export function prefillModesHelp(): string {
+  return PREFILL_MODES.map((m) => `${m}: ${PREFILL_MODE_DEFS[m].help}`).join('; ');
+}
+
+/** The one-line error for `--chunk 0` with a `--prefill` mode that cannot run one pass, or undefined when they go together. */
+export function onePassConflict(mode: PrefillMode | undefined, chunk: number | undefined): string | undefined {
+  const why = chunk === 0 && mode !== undefined ? PREFILL_MODE_DEFS[mode].notOnePass : undefined;
+  return why === undefined ? undefined : `--chunk 0 prefills the whole graph in one pass, ${why}: drop --prefill ${mode} or give --chunk N > 0`;
+}
+
+/**
+ * The mode of a capture: `one-pass` for `chunk` 0 (whatever was asked; the model is not read),
+ * else the asked one, or the one chosen for this machine with its note (see choosePrefillMode).
+ */
+export async function choosePrefill(
+  asked: PrefillMode | undefined, chunk: number, modelDir: string, ep: EpChoice,
+): Promise<{ mode: PrefillModeName; note?: string }> {
+  if (chunk === 0) return { mode: 'one-pass' };
+  return choosePrefillForModel(asked, modelDir, ep);
 }
 
 /**
  * Open the sessions of `mode` for a model folder. `chunk` 0 keeps its meaning of one pass
  * through the whole graph with no KV cache leaving onnxruntime (`mode` then does not apply).
  */
-export async function openPrefiller(modelDir: string, mode: PrefillMode, chunk: number, opts: CaptureSessionOptions): Promise<Prefiller> {
+export async function openPrefiller(modelDir: string, mode: PrefillModeName, chunk: number, opts: CaptureSessionOptions): Promise<Prefiller> {
   if (!Number.isInteger(chunk) || chunk < 0) throw new UserError(`--chunk must be a whole number of tokens >= 0, got ${chunk}`);
-  if (mode === 'layers' && chunk > 0) {
-    const s = await createLayerSession(modelDir, opts);
-    return {
-      mode,
-      geometry: s.geometry,
-      ep: s.ep,
-      prefill: async (ids, positions, onProgress) => (await prefillByLayers(s, ids, positions, chunk, onProgress)).buffers,
-      close: () => closeLayerSession(s),
-    };
-  }
-  if (mode === 'stream' && chunk > 0) {
-    const s = await createStreamSession(modelDir, opts);
-    return {
-      mode,
-      geometry: s.geometry,
-      ep: s.ep,
-      // the bound on memory covers the attention scores too: long prompts take shorter chunks
-      prefill: async (ids, positions, onProgress) =>
-        (await prefillByStreamingLayers(s, ids, positions, chunkWithinScores(chunk, ids.length, s.geometry.nHeads), onProgress)).buffers,
-      close: () => closeStreamSession(s),
-    };
-  }
-  if (mode === 'loop' && chunk > 0) {
-    const s = await createLoopSession(modelDir, opts);
-    return {
-      mode,
-      geometry: s.geometry,
-      ep: s.ep,
-      // one run per prompt: progress (and an abort) can only be seen once it returns
-      prefill: async (ids, positions, onProgress) => {
-        const rows = await runLoopPrefill(s, ids, positions, chunk);
-        onProgress?.({ tokensDone: ids.length, kLen: ids.length });
-        return rows;
-      },
-      close: () => closeLoopSession(s),
-    };
-  }
-  const onePass = chunk === 0;
-  const s = await createCaptureSession(modelDir, { ...opts, onePass });
-  return {
-    mode: onePass ? 'one-pass' : 'chunks',
-    geometry: s.geometry,
-    ep: s.ep,
-    prefill: (ids, positions, onProgress) => prefillCapture(s, ids, positions, chunk, onProgress),
-    close: () => closeCaptureSession(s),
-  };
+  return PREFILL_MODE_DEFS[chunk === 0 ? 'one-pass' : mode].open(modelDir, chunk, opts);
 }
