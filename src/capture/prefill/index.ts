@@ -23,9 +23,9 @@ export type { HostBytes } from './layer-by-layer.js';
  * `--chunk 0` runs `one-pass` (one-pass.ts) whatever `--prefill` says. All give the same rows
  * up to float rounding.
  */
-export type PrefillMode = 'layers' | 'stream' | 'chunks' | 'loop';
-/** The modes `--prefill` offers, in the order its help lists them. */
 export const PREFILL_MODES = ['layers', 'stream', 'chunks', 'loop'] as const;
+/** A mode `--prefill` offers (PREFILL_MODES, in the order its help lists them). */
+export type PrefillMode = (typeof PREFILL_MODES)[number];
 /** Every mode of the registry: the `--prefill` ones and the one-pass graph of `--chunk 0`. */
 export type PrefillModeName = PrefillMode | 'one-pass';
 
