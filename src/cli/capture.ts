@@ -59,7 +59,7 @@ export function registerCapture(program: Command): void {
     .option(
       '--prefill <mode>',
       `${prefillModesHelp()}. ` +
-        'All give the same rows up to float rounding. Default: stream on the CPU; layers on CUDA, or stream when the weights exceed the free device memory',
+        'All give the same rows up to float rounding. Default: layers, or stream when the weights would not fit (host memory on the CPU, free device memory on CUDA; one line says so)',
       choiceArg(PREFILL_MODES),
     )
     .option('--seed <n>', 'position-sampling seed (combined with task and prompt_idx)', intArg(0), 0)
