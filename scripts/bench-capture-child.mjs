@@ -11,7 +11,7 @@ import { prefillCapture } from '../dist/capture/prefill/chunks.js';
 import { prefillByLayers, prefillByStreamingLayers } from '../dist/capture/prefill/layer-by-layer.js';
 import { createStreamSession, closeStreamSession } from '../dist/model/runtime/stream-session.js';
 import { samplePositions } from '../dist/capture/positions.js';
-import { chunkWithinScores } from '../dist/capture/prefill/chunk-plan.js';
+import { DEFAULT_CHUNK, streamChunk } from '../dist/capture/prefill/chunk-plan.js';
 
 const [modelDir, nTokens, tSub, chunk, threads, mode = 'chunks'] = process.argv.slice(2);
 const n = Number(nTokens);
@@ -34,8 +34,9 @@ if (mode === 'layers') {
   const s = await createStreamSession(modelDir, opts);
   // each prompt creates its layers' sessions: that cost is part of the prefill, so it is timed
   run = async (x, p, c) => {
-    // as the CLI does: long prompts take shorter chunks (their attention scores bounded)
-    const r = await prefillByStreamingLayers(s, x, p, chunkWithinScores(c, x.length, s.geometry.nHeads));
+    // as the CLI does: long prompts take shorter chunks (their attention scores bounded), and
+    // CHUNK "default" is the CLI's without --chunk
+    const r = await prefillByStreamingLayers(s, x, p, streamChunk(c, x.length, s.geometry.nHeads));
     hostKvBytes = r.hostBytes.kvBytes + r.hostBytes.residualBytes;
     return r.buffers;
   };
@@ -61,7 +62,9 @@ if (mode === 'layers') {
 await run(ids.subarray(0, 64), Int32Array.from([20]), 64);
 const t0 = performance.now();
 const cpu0 = process.cpuUsage();
-const buffers = await run(ids, positions, Number(chunk));
+// CHUNK "default": as the CLI without --chunk (stream: streamChunk's choice; the others DEFAULT_CHUNK)
+const chunkArg = chunk === 'default' ? (mode === 'stream' ? undefined : DEFAULT_CHUNK) : Number(chunk);
+const buffers = await run(ids, positions, chunkArg);
 const seconds = (performance.now() - t0) / 1000;
 // CPU time is steadier than wall time when other work shares the cores (spinning included)
 const cpu = process.cpuUsage(cpu0);

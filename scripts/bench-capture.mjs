@@ -12,7 +12,10 @@ import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { makeTinyModel, TINY_DEFAULTS } from '../dist/model/tiny/make-tiny-model.js';
-import { CAPTURE_MALLOC_ENV } from '../dist/util/malloc-env.js';
+import { CAPTURE_MALLOC_ENV, MALLOC_OPT_IN } from '../dist/util/malloc-env.js';
+
+/** The environment `poc capture` runs in: glibc's malloc defaults, unless POC_MALLOC_TUNE=1 asks for its relaunch settings (src/util/malloc-env.ts). */
+const captureEnv = () => (process.env[MALLOC_OPT_IN] === '1' ? { ...process.env, ...CAPTURE_MALLOC_ENV } : { ...process.env });
 
 const N_TOKENS = 4096;
 const T_SUB = 1024;
@@ -20,8 +23,8 @@ const THREADS = availableParallelism();
 const DEPTHS = [4, 8, 16];
 
 function child(cmd, args) {
-  // with the malloc settings `poc capture` runs under (src/util/malloc-env.ts)
-  const r = spawnSync(cmd, args, { encoding: 'utf8', maxBuffer: 1 << 24, env: { ...process.env, ...CAPTURE_MALLOC_ENV } });
+  // in the environment `poc capture` runs in (captureEnv)
+  const r = spawnSync(cmd, args, { encoding: 'utf8', maxBuffer: 1 << 24, env: captureEnv() });
   if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')} failed:\n${r.stderr}`);
   return JSON.parse(r.stdout.trim().split('\n').pop());
 }
@@ -41,6 +44,7 @@ export async function run() {
       ['chunks, chunk 1024', 1024, 'chunks'],
       ['layers, chunk 1024', 1024, 'layers'],
       ['stream, chunk 1024', 1024, 'stream'],
+      ['stream, default chunk', 'default', 'stream'],
       ['loop, chunk 1024', 1024, 'loop'],
       ['chunks, chunk 2048', 2048, 'chunks'],
       ['layers, chunk 2048', 2048, 'layers'],

@@ -1,9 +1,9 @@
 // Capture at Llama-3.1-8B's shape (`poc make-tiny-model --preset llama-3.1-8b`: hidden 4096,
 // 32/8 heads, intermediate 14336, vocab 128,256, float16 weights), 4, 8 and 32 layers, one
-// prompt of 4,096 and one of 16,384 tokens (1,024 sampled positions, 1024-token chunks; the
+// prompt of 4,096 and one of 16,384 tokens (1,024 sampled positions, 1024-token chunks, `stream` in the CLI's default chunks; the
 // streamed prefill shortens them where their attention scores would pass 512 MiB): tokens/s,
 // seconds per layer and peak RSS (the child's VmHWM) per prefill mode, each run in its own
-// process with the CLI's malloc settings. A mode whose estimated peak does not fit the memory
+// process in the CLI's environment (glibc's malloc defaults; POC_MALLOC_TUNE=1 for its opt-in settings). A mode whose estimated peak does not fit the memory
 // available when the bench starts is reported with its estimate, not run. Last, the projected
 // time of a full corpus (65 prompts of 16K) on this machine and in core-hours.
 //
@@ -21,8 +21,11 @@ import { makeTinyModel } from '../dist/model/tiny/make-tiny-model.js';
 import { findOnnxFile, readModelProto } from '../dist/model/graph/capture-graph.js';
 import { ensureSliceGraphs } from '../dist/model/graph/layer-graphs.js';
 import { availableMemoryBytes, weightBytes } from '../dist/model/runtime/weight-bytes.js';
-import { chunkWithinScores } from '../dist/capture/prefill/chunk-plan.js';
-import { CAPTURE_MALLOC_ENV } from '../dist/util/malloc-env.js';
+import { streamChunk } from '../dist/capture/prefill/chunk-plan.js';
+import { CAPTURE_MALLOC_ENV, MALLOC_OPT_IN } from '../dist/util/malloc-env.js';
+
+/** The environment `poc capture` runs in: glibc's malloc defaults, unless POC_MALLOC_TUNE=1 asks for its relaunch settings (src/util/malloc-env.ts). */
+const captureEnv = () => (process.env[MALLOC_OPT_IN] === '1' ? { ...process.env, ...CAPTURE_MALLOC_ENV } : { ...process.env });
 
 const list = (name, fallback) => (process.env[name] ? process.env[name].split(',').map((x) => x.trim()) : fallback);
 const DEPTHS = list('POC_SCALE_DEPTHS', ['4', '8', '32']).map(Number);
@@ -41,8 +44,8 @@ const gib = (b) => `${(b / GiB).toFixed(2)} GiB`;
 function child(model, n, mode) {
   const here = fileURLToPath(new URL('.', import.meta.url));
   return new Promise((resolve, reject) => {
-    const p = spawn(process.execPath, [join(here, 'bench-capture-child.mjs'), model, String(n), String(tSubFor(n)), String(CHUNK), String(THREADS), mode], {
-      env: { ...process.env, ...CAPTURE_MALLOC_ENV },
+    const p = spawn(process.execPath, [join(here, 'bench-capture-child.mjs'), model, String(n), String(tSubFor(n)), mode === 'stream' ? 'default' : String(CHUNK), String(THREADS), mode], {
+      env: captureEnv(),
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let out = '';
@@ -66,7 +69,7 @@ async function estimates(model, depth, n) {
   const scores = (chunk) => 2 * chunk * n * g.nHeads * 4;
   const rows = depth * tSubFor(n) * (g.hiddenSize + g.nHeads * g.headDim) * 2;
   return {
-    stream: oneLayer + scores(chunkWithinScores(CHUNK, n, g.nHeads)) + residual + kvLayer + rows,
+    stream: oneLayer + scores(streamChunk(undefined, n, g.nHeads)) + residual + kvLayer + rows,
     layers: all + scores(CHUNK) + residual + kvLayer + rows,
     chunks: all + scores(CHUNK) + depth * kvLayer + rows,
     loop: all + scores(CHUNK) + 2 * depth * kvLayer + rows,

@@ -20,13 +20,8 @@ import { choosePrefill, openPrefiller, type Prefiller, type PrefillMode } from '
 import { createCaptureProgress } from './progress.js';
 import { resolveModel } from './resolve-model.js';
 
-/**
- * Default prefill chunk. Measured on this project's CPU benchmark (8 layers, hidden 1024,
- * 4096 tokens): 1024-token chunks are the fastest and take half the peak memory of 2048 or
- * one pass. On a GPU it bounds one layer's attention scores of an 8B model at 16K context
- * to 32 heads x 1024 x 16384 fp16 = 1 GiB, beside 16 GB of weights on a 24 GB card.
- */
-export const DEFAULT_CHUNK = 1024;
+import { DEFAULT_CHUNK } from './prefill/chunk-plan.js';
+export { DEFAULT_CHUNK };
 
 /**
  * Without --prefill the mode is chosen per machine (see choosePrefillMode): `stream` on the
@@ -193,10 +188,9 @@ export async function runCapture(opts: CaptureOptions): Promise<CaptureResult> {
     }));
   }
   // --chunk 0: a graph without cache outputs, so only the captured rows leave onnxruntime
-  const chunk = opts.chunk ?? DEFAULT_CHUNK;
-  const choice = await choosePrefill(opts.prefill, chunk, model.dir, opts.ep);
+  const choice = await choosePrefill(opts.prefill, opts.chunk ?? DEFAULT_CHUNK, model.dir, opts.ep);
   if (choice.note) stderr.write(`${choice.note}\n`);
-  const session = await openPrefiller(model.dir, choice.mode, chunk, {
+  const session = await openPrefiller(model.dir, choice.mode, opts.chunk, {
     ep: opts.ep, withKeys: opts.withKeys, withValues: opts.withValues ?? false, threads: opts.threads, warn: (l) => stderr.write(`${l}\n`),
   });
   let current: NpzWriter | undefined;

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { samplePositions } from '../../src/capture/positions.js';
-import { chunkWithinScores, planChunks } from '../../src/capture/prefill/chunk-plan.js';
+import { chunkWithinScores, planChunks, streamChunk } from '../../src/capture/prefill/chunk-plan.js';
 import { allocateCaptureBuffers, placeChunkRows } from '../../src/capture/prefill/assemble.js';
 
 describe('samplePositions', () => {
@@ -90,5 +90,29 @@ describe('chunkWithinScores', () => {
     expect(chunkWithinScores(1024, 131072, 64, 2 ** 20)).toBe(64);
     // 5000 tokens x 32 heads x 4 B = 640,000 B of scores per chunk token: 838 tokens fit 512 MiB, 832 = 13 x 64
     expect(chunkWithinScores(2048, 5000, 32)).toBe(832);
+  });
+});
+
+describe('streamChunk', () => {
+  it('keeps an asked --chunk within the 512 MiB budget', () => {
+    expect(streamChunk(1024, 4096, 16)).toBe(1024);
+    expect(streamChunk(2048, 16384, 32)).toBe(256);
+  });
+  it('without --chunk, shortens to 64 MiB of float32 scores per chunk, but not below 256 tokens nor above the budget', () => {
+    // the bench model: 4096 tokens x 16 heads x 4 B = 256 KiB per chunk token: 256 tokens = 64 MiB
+    expect(streamChunk(undefined, 4096, 16)).toBe(256);
+    // 2048 tokens x 8 heads x 4 B = 64 KiB per chunk token: 1024 tokens fit 64 MiB, so the default stays
+    expect(streamChunk(undefined, 2048, 8)).toBe(1024);
+    // short prompts stay one chunk: 600 x 32 x 4 B = 76.8 kB per chunk token, 832 tokens fit 64 MiB
+    expect(streamChunk(undefined, 600, 32)).toBe(832);
+    // Llama-3.1-8B at 16K: 64 MiB would be 32 tokens; the floor gives 256, which is also what 512 MiB allows
+    expect(streamChunk(undefined, 16384, 32)).toBe(256);
+    // 8B at 4K: 128 tokens fit 64 MiB; the floor 256 (128 MiB) is within the budget
+    expect(streamChunk(undefined, 4096, 32)).toBe(256);
+    // a prompt so long that even 256 tokens pass 512 MiB: the budget wins (64 heads x 65536 tokens = 16 MiB
+    // per chunk token: 32 fit, and chunkWithinScores' own floor is 64)
+    expect(streamChunk(undefined, 65536, 64)).toBe(64);
+    // 32 heads x 32768 tokens = 4 MiB per chunk token: 128 fit 512 MiB
+    expect(streamChunk(undefined, 32768, 32)).toBe(128);
   });
 });

@@ -1,6 +1,6 @@
 import { closeCaptureSession, createCaptureSession, emptyKvCache, runChunk, type CaptureSession, type KvCache } from '../../model/runtime/session.js';
 import { allocateCaptureBuffers, placeChunkRows, type CaptureBuffers } from './assemble.js';
-import { planChunks } from './chunk-plan.js';
+import { DEFAULT_CHUNK, planChunks } from './chunk-plan.js';
 import type { HostBytes, PrefillModeDef, PrefillProgress, PrefillResult } from './index.js';
 
 // layer-by-layer.ts takes the progress type from here
@@ -19,7 +19,7 @@ export const chunksMode: PrefillModeDef = {
       mode: 'chunks',
       geometry: s.geometry,
       ep: s.ep,
-      prefill: (ids, positions, onProgress) => prefillChunks(s, ids, positions, chunk, onProgress),
+      prefill: (ids, positions, onProgress) => prefillChunks(s, ids, positions, chunk ?? DEFAULT_CHUNK, onProgress),
       close: () => closeCaptureSession(s),
     };
   },

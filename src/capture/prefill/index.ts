@@ -63,8 +63,11 @@ export interface PrefillModeDef {
    * error says it; absent when `--chunk 0` simply runs one pass instead
    */
   notOnePass?: string;
-  /** open the mode's session(s); `chunk` is the chunk length in tokens the prompts are run in */
-  open(modelDir: string, chunk: number, opts: CaptureSessionOptions): Promise<Prefiller>;
+  /**
+   * open the mode's session(s); `chunk` is the chunk length in tokens the prompts are run in
+   * (> 0), undefined when not asked for: the mode's default (DEFAULT_CHUNK, or stream's own)
+   */
+  open(modelDir: string, chunk: number | undefined, opts: CaptureSessionOptions): Promise<Prefiller>;
 }
 
 /** The prefill modes by name. */
@@ -99,10 +102,10 @@ export async function choosePrefill(
 }
 
 /**
- * Open the sessions of `mode` for a model folder. `chunk` 0 keeps its meaning of one pass
+ * Open the sessions of `mode` for a model folder (`chunk` undefined: the mode's default). `chunk` 0 keeps its meaning of one pass
  * through the whole graph with no KV cache leaving onnxruntime (`mode` then does not apply).
  */
-export async function openPrefiller(modelDir: string, mode: PrefillModeName, chunk: number, opts: CaptureSessionOptions): Promise<Prefiller> {
-  if (!Number.isInteger(chunk) || chunk < 0) throw new UserError(`--chunk must be a whole number of tokens >= 0, got ${chunk}`);
+export async function openPrefiller(modelDir: string, mode: PrefillModeName, chunk: number | undefined, opts: CaptureSessionOptions): Promise<Prefiller> {
+  if (chunk !== undefined && (!Number.isInteger(chunk) || chunk < 0)) throw new UserError(`--chunk must be a whole number of tokens >= 0, got ${chunk}`);
   return PREFILL_MODE_DEFS[chunk === 0 ? 'one-pass' : mode].open(modelDir, chunk, opts);
 }

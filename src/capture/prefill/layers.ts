@@ -1,3 +1,4 @@
+import { DEFAULT_CHUNK } from './chunk-plan.js';
 import { closeLayerSession, createLayerSession } from '../../model/runtime/layer-session.js';
 import type { PrefillModeDef } from './index.js';
 import { prefillByLayers } from './layer-by-layer.js';
@@ -17,7 +18,7 @@ export const layersMode: PrefillModeDef = {
       mode: 'layers',
       geometry: s.geometry,
       ep: s.ep,
-      prefill: (ids, positions, onProgress) => prefillByLayers(s, ids, positions, chunk, onProgress),
+      prefill: (ids, positions, onProgress) => prefillByLayers(s, ids, positions, chunk ?? DEFAULT_CHUNK, onProgress),
       close: () => closeLayerSession(s),
     };
   },

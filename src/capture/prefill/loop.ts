@@ -1,3 +1,4 @@
+import { DEFAULT_CHUNK } from './chunk-plan.js';
 import { closeLoopSession, createLoopSession, runLoopPrefill } from '../../model/runtime/loop-session.js';
 import type { PrefillModeDef } from './index.js';
 
@@ -19,7 +20,7 @@ export const loopMode: PrefillModeDef = {
       ep: s.ep,
       // one run per prompt: progress (and an abort) can only be seen once it returns
       prefill: async (ids, positions, onProgress) => {
-        const rows = await runLoopPrefill(s, ids, positions, chunk);
+        const rows = await runLoopPrefill(s, ids, positions, chunk ?? DEFAULT_CHUNK);
         onProgress?.({ tokensDone: ids.length, kLen: ids.length });
         const rowsBytes = rows.hidden.byteLength + rows.queries.byteLength + (rows.keys?.byteLength ?? 0) + (rows.values?.byteLength ?? 0);
         return { buffers: rows, hostBytes: { residualBytes: 0, kvBytes: 0, rowsBytes, totalBytes: rowsBytes } };

@@ -1,5 +1,5 @@
 import { closeStreamSession, createStreamSession } from '../../model/runtime/stream-session.js';
-import { chunkWithinScores } from './chunk-plan.js';
+import { streamChunk } from './chunk-plan.js';
 import type { PrefillModeDef } from './index.js';
 import { prefillByStreamingLayers } from './layer-by-layer.js';
 
@@ -7,7 +7,8 @@ import { prefillByStreamingLayers } from './layer-by-layer.js';
  * `--prefill stream`: as `layers`, but with one onnxruntime session per layer, created when
  * the prompt reaches that layer and released before the next, so onnxruntime holds one
  * layer's weights at a time (host memory bounded by one layer whatever the depth), and chunks
- * shortened where their attention scores would exceed STREAM_SCORES_BUDGET.
+ * shortened where their attention scores would exceed STREAM_SCORES_BUDGET (without --chunk,
+ * STREAM_CHUNK_SCORES: see streamChunk).
  */
 export const streamMode: PrefillModeDef = {
   name: 'stream',
@@ -21,9 +22,10 @@ export const streamMode: PrefillModeDef = {
       mode: 'stream',
       geometry: s.geometry,
       ep: s.ep,
-      // the bound on memory covers the attention scores too: long prompts take shorter chunks
+      // the bound on memory covers the attention scores too: long prompts take shorter chunks,
+      // and by default short ones too, since every layer's session faults its arena in anew
       prefill: (ids, positions, onProgress) =>
-        prefillByStreamingLayers(s, ids, positions, chunkWithinScores(chunk, ids.length, s.geometry.nHeads), onProgress),
+        prefillByStreamingLayers(s, ids, positions, streamChunk(chunk, ids.length, s.geometry.nHeads), onProgress),
       close: () => closeStreamSession(s),
     };
   },
