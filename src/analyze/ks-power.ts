@@ -36,12 +36,12 @@ export interface PowerParams {
 export const KS_POWER_VERSION = 2;
 
 /** The planted scenarios, in table order: a correct K=1 fit that should pass, then alternatives it should fail. */
-const SCENARIOS: Array<{ scenario: string; kind: 'pass' | 'reject'; gen: (rng: Rng, n: number, d: number) => Float64Array }> = [
-  { scenario: 'Gaussian data, K=1 fit (correct)', kind: 'pass', gen: (rng, n, d) => gaussian(rng, n, d) },
-  { scenario: 'Student-t(5) data, K=1 fit', kind: 'reject', gen: (rng, n, d) => studentT(rng, n, d, 5) },
-  { scenario: 'Student-t(10) data, K=1 fit', kind: 'reject', gen: (rng, n, d) => studentT(rng, n, d, 10) },
-  { scenario: '3 clusters 8 sd apart, K=1 fit', kind: 'reject', gen: (rng, n, d) => clusters(rng, n, d, 8) },
-  { scenario: '3 clusters 25 sd apart, K=1 fit', kind: 'reject', gen: (rng, n, d) => clusters(rng, n, d, 25) },
+const SCENARIOS: Array<{ scenario: string; kind: 'pass' | 'reject'; gen: (rng: Rng, out: Float64Array, d: number) => void }> = [
+  { scenario: 'Gaussian data, K=1 fit (correct)', kind: 'pass', gen: (rng, out) => gaussian(rng, out) },
+  { scenario: 'Student-t(5) data, K=1 fit', kind: 'reject', gen: (rng, out, d) => studentT(rng, out, d, 5) },
+  { scenario: 'Student-t(10) data, K=1 fit', kind: 'reject', gen: (rng, out, d) => studentT(rng, out, d, 10) },
+  { scenario: '3 clusters 8 sd apart, K=1 fit', kind: 'reject', gen: (rng, out, d) => clusters(rng, out, d, 8) },
+  { scenario: '3 clusters 25 sd apart, K=1 fit', kind: 'reject', gen: (rng, out, d) => clusters(rng, out, d, 25) },
 ];
 
 /** A slice of the simulation: draws [from, to) of one scenario (index into the table's rows). */
@@ -66,10 +66,13 @@ export async function runPowerChunk(p: PowerParams, chunk: PowerChunk, threads?:
   const { scenario, kind, gen } = SCENARIOS[chunk.scenario]!;
   const { nTrain, nTest, d } = p;
   let hits = 0;
+  // the planted rows of every draw of the chunk go to the same two buffers (each value is written before it is read)
+  const trainData = new Float64Array(nTrain * d);
+  const test: Matrix = { data: new Float64Array(nTest * d), rows: nTest, cols: d };
   for (let r = chunk.from; r < chunk.to; r++) {
     const rng = createRng(seedFrom(p.seed, 'ks-power', scenario, r));
-    const trainData = gen(rng, nTrain, d);
-    const test: Matrix = { data: gen(rng, nTest, d), rows: nTest, cols: d };
+    gen(rng, trainData, d);
+    gen(rng, test.data as Float64Array, d);
     // the n x d x d covariance is the costly step (JS took ~80 ms a draw at 3277 x 128): float64 onnxruntime
     const { mean, scatter: cov } = await meanAndScatter(trainData, nTrain, d, createKernels(trainData, nTrain, d, { precision: 'float64', threads }));
     for (let t = 0; t < cov.length; t++) cov[t]! /= nTrain;
@@ -96,28 +99,30 @@ export async function ksPowerTable(nTrain: number, nTest: number, d: number, alp
   return powerRows(p, chunks, hits);
 }
 
-function gaussian(rng: Rng, n: number, d: number): Float64Array {
-  return rng.fillNormal(new Float64Array(n * d));
+/** Standard normal rows into `out`. */
+function gaussian(rng: Rng, out: Float64Array): void {
+  rng.fillNormal(out);
 }
 
-function studentT(rng: Rng, n: number, d: number, dof: number): Float64Array {
-  const out = gaussian(rng, n, d);
+/** Multivariate Student-t rows (identity scale) into `out`: normal rows, each scaled by sqrt(dof / chi2_dof). */
+function studentT(rng: Rng, out: Float64Array, d: number, dof: number): void {
+  gaussian(rng, out);
+  const n = out.length / d;
   for (let i = 0; i < n; i++) {
     let chi2 = 0;
     for (let t = 0; t < dof; t++) { const g = rng.normal(); chi2 += g * g; }
     const s = Math.sqrt(dof / chi2);
     for (let j = 0; j < d; j++) out[i * d + j]! *= s;
   }
-  return out;
 }
 
-/** Three equal clusters with identity covariance, means -sep, 0, +sep (in sd) along the diagonal direction. */
-function clusters(rng: Rng, n: number, d: number, sep: number): Float64Array {
-  const out = gaussian(rng, n, d);
+/** Three equal clusters with identity covariance, means -sep, 0, +sep (in sd) along the diagonal direction, into `out`. */
+function clusters(rng: Rng, out: Float64Array, d: number, sep: number): void {
+  gaussian(rng, out);
+  const n = out.length / d;
   const step = sep / Math.sqrt(d);
   for (let i = 0; i < n; i++) {
     const c = rng.int(3) - 1;
     for (let j = 0; j < d; j++) out[i * d + j]! += c * step;
   }
-  return out;
 }
