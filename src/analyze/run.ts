@@ -11,7 +11,7 @@ import { openUnitsCsv, readUnitsCsv, unitId } from './units-csv.js';
 import type { UnitResult, UnitSettings } from './unit.js';
 import { powerChunks, powerRows, type PowerParams } from './ks-power.js';
 import { readPowerTable, storePowerTable } from './ks-power-cache.js';
-import { stratifiedHoldout } from '../stats/split.js';
+import { unitPowerParams } from './ks-power-shapes.js';
 import { writeReport, type ReportSettings } from '../report/index.js';
 
 /** Options of `poc analyze` (see its --help). */
@@ -188,17 +188,17 @@ export async function runAnalysis(opts: AnalyzeOptions): Promise<AnalyzeResult> 
 function plannedPowerTable(file: { nQHeads: number; tSub: number; headDim: number }, opts: AnalyzeOptions, groupSize: number): PowerParams | undefined {
   const draws = opts.powerDraws ?? 20;
   if (draws <= 0) return undefined;
-  const perUnit = opts.granularity === 'kv' ? groupSize : 1;
-  const strata = new Int32Array(perUnit * file.tSub);
-  for (let h = 0; h < perUnit; h++) strata.fill(h, h * file.tSub, (h + 1) * file.tSub);
-  const nTest = stratifiedHoldout(strata, opts.holdout, 0).test.length;
-  const p: PowerParams = { nTrain: strata.length - nTest, nTest, d: file.headDim, alpha: opts.alpha, draws, seed: opts.seed };
+  const shape = { strata: opts.granularity === 'kv' ? groupSize : 1, tSub: file.tSub, headDim: file.headDim };
+  const p = unitPowerParams(shape, { holdout: opts.holdout, alpha: opts.alpha, seed: opts.seed, draws });
+  // shipped with the package (the published corpus, the demo) or cached by an earlier run
   return readPowerTable(p) ? undefined : p;
 }
 
 /** Runs the table's chunks on the pool's free workers and caches the result; a failure leaves it to the report. */
 async function simulateOnPool(pool: ReturnType<typeof createUnitPool>, p: PowerParams): Promise<void> {
-  const chunks = powerChunks(p.draws);
+  // one draw a chunk (~60 ms at 4096 x 128): every free worker takes the next, so none is left
+  // finishing a long chunk alone at the end
+  const chunks = powerChunks(p.draws, 1);
   try {
     const hits = await Promise.all(chunks.map((c) => pool.runPower(p, c, 1)));
     storePowerTable(p, powerRows(p, chunks, hits));

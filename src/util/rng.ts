@@ -89,15 +89,31 @@ export function createRng(seed: number): SeededRng {
         out[i++] = spare;
         spare = undefined;
       }
-      // the same pair as normal(): cos first, then the sin it would cache
+      // the same pair as normal(): cos first, then the sin it would cache. nextU32's steps are
+      // written out on local copies of the state: updating the closure's 32-bit words boxes each
+      // value above 2^30 as a heap number, ~2 M allocations a 0.5 M fill (1.6x the time, plus GC)
+      let sa = a, sb = b, sc = c, sd = d;
       for (; i + 1 < out.length; i += 2) {
         let u = 0;
-        while (u === 0) u = next();
-        const v = next();
+        do {
+          const x = Math.imul(rotl(Math.imul(sb, 5) >>> 0, 7), 9) >>> 0;
+          const t = (sb << 9) >>> 0;
+          sc ^= sa; sd ^= sb; sb ^= sc; sa ^= sd;
+          sc ^= t;
+          sd = rotl(sd, 11);
+          u = x / 4294967296;
+        } while (u === 0);
+        const y = Math.imul(rotl(Math.imul(sb, 5) >>> 0, 7), 9) >>> 0;
+        const t = (sb << 9) >>> 0;
+        sc ^= sa; sd ^= sb; sb ^= sc; sa ^= sd;
+        sc ^= t;
+        sd = rotl(sd, 11);
+        const v = y / 4294967296;
         const r = Math.sqrt(-2 * Math.log(u));
         out[i] = r * Math.cos(2 * Math.PI * v);
         out[i + 1] = r * Math.sin(2 * Math.PI * v);
       }
+      a = sa; b = sb; c = sc; d = sd;
       if (i < out.length) {
         let u = 0;
         while (u === 0) u = next();

@@ -19,7 +19,7 @@ describe('KS power table cache', () => {
       expect(existsSync(path)).toBe(true);
       expect(path).toContain(`v${KS_POWER_VERSION}-`);
       const second = await cachedPowerTable(SMALL, { cacheDir: dir });
-      expect(second).toEqual({ rows: direct, cached: true });
+      expect(second).toEqual({ rows: direct, cached: true, from: 'cache' });
       // no temporary file is left beside the entry
       expect(readdirSync(join(dir, 'ks-power'))).toEqual([path.split('/').pop()]);
       for (const change of [{ nTrain: 241 }, { nTest: 81 }, { d: 5 }, { alpha: 0.01 }, { draws: 3 }, { seed: 4 }]) {
@@ -39,7 +39,7 @@ describe('KS power table cache', () => {
       const path = powerTablePath(SMALL, dir);
       writeFileSync(path, '{"version": 1, "rows": [');
       const again = await cachedPowerTable(SMALL, { cacheDir: dir });
-      expect(again).toEqual({ rows: good.rows, cached: false });
+      expect(again).toEqual({ rows: good.rows, cached: false, from: 'simulated' });
       // an entry whose recorded parameters differ from its name is not trusted
       writeFileSync(path, JSON.stringify({ version: KS_POWER_VERSION, ...SMALL, seed: 99, rows: good.rows }));
       expect((await cachedPowerTable(SMALL, { cacheDir: dir })).cached).toBe(false);
@@ -47,7 +47,7 @@ describe('KS power table cache', () => {
       const readOnly = join(dir, 'ro');
       writeFileSync(readOnly, 'a file where the cache folder should be');
       const uncached = await cachedPowerTable(SMALL, { cacheDir: readOnly });
-      expect(uncached).toEqual({ rows: good.rows, cached: false });
+      expect(uncached).toEqual({ rows: good.rows, cached: false, from: 'simulated' });
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

@@ -32,6 +32,9 @@ describe('poc demo (the CI smoke run: tiny model built here, offline, end to end
     // 2 layers x 2 kv heads x 22 prompts, plus the header
     expect(units).toHaveLength(1 + 2 * 2 * 22);
     expect((await readdir(out)).filter((n) => n.endsWith('.svg')).length).toBeGreaterThanOrEqual(4);
+    // the demo's KS power table ships with the package (meta/ks-power/): none was simulated into the cache
+    expect(await readdir(join(root, 'cache'))).not.toContain('ks-power');
+    expect(report).toContain('(n_train 410, n_test 102, d 16)');
     const again = spawnSync(process.execPath, [BIN, 'demo', '--out', out], { encoding: 'utf8', env, timeout: 600_000 });
     expect(again.status, again.stderr).toBe(0);
     expect(again.stderr).toMatch(/capture: 0 written, 22 skipped/);
