@@ -1,7 +1,7 @@
 import { DEMO_SETTINGS } from '../demo/run-demo.js';
-import { TINY_DEFAULTS, tinyConfig } from '../model/make-tiny-model.js';
+import { TINY_DEFAULTS, tinyConfig } from '../model/tiny/make-tiny-model.js';
 import { geometryOf } from '../model/config.js';
-import { presetFiles } from '../model/presets.js';
+import { presetFiles } from '../model/tiny/presets.js';
 import type { PowerParams } from './ks-power.js';
 import { DEFAULT_POWER_SETTINGS, unitPowerParams, type UnitShape } from './ks-power-shapes.js';
 
