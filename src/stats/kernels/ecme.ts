@@ -69,15 +69,9 @@ function session(kind: EcmeGraph, d: number, elem: ElemType, opts: KernelOptions
  */
 export function createEcmeKernels(X: Float32Array | Float64Array, n: number, d: number, centre: Float64Array, opts: KernelOptions = {}): EcmeKernels {
   const js = (opts.backend ?? 'ort') === 'js';
-  const elem: ElemType = js ? 'float64' : opts.precision ?? 'float32';
+  const elem = js ? 'float64' : opts.precision ?? 'float32';
   const alloc = (len: number) => (elem === 'float32' ? new Float32Array(len) : new Float64Array(len));
-  const xa = alloc(n * (d + 1));
-  for (let i = 0; i < n; i++) {
-    const from = i * d;
-    const to = i * (d + 1);
-    for (let j = 0; j < d; j++) xa[to + j] = X[from + j]! - centre[j]!;
-    xa[to + d] = 1;
-  }
+  const xa = centredWithOnes(X, n, d, centre, elem);
   if (js) return jsKernels(xa as Float64Array, n, d);
   const xTensor = new ort.Tensor(elem, xa, [n, d + 1]);
   // per-iteration inputs, refilled in place (the tensors wrap these buffers)
@@ -102,6 +96,18 @@ export function createEcmeKernels(X: Float32Array | Float64Array, n: number, d: 
       return toF64(out[s.outputNames[0]!]!.data);
     },
   };
+}
+
+/** [x_i - centre | 1] for the rows of X [n, d], as [n, d+1] in `elem` (the subtraction in float64). */
+export function centredWithOnes(X: ArrayLike<number>, n: number, d: number, centre: Float64Array, elem: 'float32' | 'float64'): Float32Array | Float64Array {
+  const xa = elem === 'float32' ? new Float32Array(n * (d + 1)) : new Float64Array(n * (d + 1));
+  for (let i = 0; i < n; i++) {
+    const from = i * d;
+    const to = i * (d + 1);
+    for (let j = 0; j < d; j++) xa[to + j] = X[from + j]! - centre[j]!;
+    xa[to + d] = 1;
+  }
+  return xa;
 }
 
 function toF64(a: ort.Tensor['data']): Float64Array {
