@@ -100,10 +100,19 @@ export function createEcmeKernels(X: Float32Array | Float64Array, n: number, d: 
 
 /** [x_i - centre | 1] for the rows of X [n, d], as [n, d+1] in `elem` (the subtraction in float64). */
 export function centredWithOnes(X: ArrayLike<number>, n: number, d: number, centre: Float64Array, elem: 'float32' | 'float64'): Float32Array | Float64Array {
-  const xa = elem === 'float32' ? new Float32Array(n * (d + 1)) : new Float64Array(n * (d + 1));
+  // one loop per output type: a store site that sees both array types runs ~2x slower
+  if (elem === 'float32') {
+    const xa = new Float32Array(n * (d + 1));
+    for (let i = 0; i < n; i++) {
+      const from = i * d, to = i * (d + 1);
+      for (let j = 0; j < d; j++) xa[to + j] = X[from + j]! - centre[j]!;
+      xa[to + d] = 1;
+    }
+    return xa;
+  }
+  const xa = new Float64Array(n * (d + 1));
   for (let i = 0; i < n; i++) {
-    const from = i * d;
-    const to = i * (d + 1);
+    const from = i * d, to = i * (d + 1);
     for (let j = 0; j < d; j++) xa[to + j] = X[from + j]! - centre[j]!;
     xa[to + d] = 1;
   }
