@@ -31,7 +31,7 @@ export interface KdeOptions extends KernelOptions {
    * scipy in test/stats/kde.test.ts): the whitened rows and the offsets |z_i|^2 / 2 ~ 76 round
    * to 2^-24 relative, so each exponent is off by a few 1e-6 and the log-sum-exp by no more
    * than its largest exponent error; the float64 product costs ~2x. The covariance and the
-   * whitening stay in `precision`.
+   * whitening are float64 in any case (the js backend is float64 throughout).
    */
   crossPrecision?: KernelPrecision;
 }
