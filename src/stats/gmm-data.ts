@@ -26,8 +26,23 @@ export interface PreparedData {
   varianceScale: number;
 }
 
+/** What checkData learns about a valid X: its shape, column means and variance scale. */
+export type CheckedData = Omit<PreparedData, 'centered'>;
+
 /** Validates X and returns it centred; `minRows` is the fewest distinct rows the caller can fit. */
 export function prepareData(X: Matrix, minRows = 2): PreparedData {
+  const checked = checkData(X, minRows);
+  const { n, d, mean } = checked;
+  const centered = new Float64Array(n * d);
+  for (let i = 0; i < n; i++) for (let j = 0; j < d; j++) centered[i * d + j] = X.data[i * d + j] - mean[j];
+  return { ...checked, centered };
+}
+
+/**
+ * The checks of prepareData without the centred copy (for callers that centre into their own
+ * buffers, e.g. the Student-t kernels); throws the same GmmDataError.
+ */
+export function checkData(X: Matrix, minRows = 2): CheckedData {
   const { rows: n, cols: d, data } = X;
   if (!(n >= 1 && d >= 1) || data.length !== n * d) {
     throw new GmmDataError('bad-shape', `data has ${data.length} values, expected rows ${n} x cols ${d}`);
@@ -41,12 +56,10 @@ export function prepareData(X: Matrix, minRows = 2): PreparedData {
   const mean = new Float64Array(d);
   for (let i = 0; i < n; i++) for (let j = 0; j < d; j++) mean[j] += data[i * d + j];
   for (let j = 0; j < d; j++) mean[j] /= n;
-  const centered = new Float64Array(n * d);
   const variance = new Float64Array(d);
   for (let i = 0; i < n; i++) {
     for (let j = 0; j < d; j++) {
       const v = data[i * d + j] - mean[j];
-      centered[i * d + j] = v;
       variance[j] += v * v;
     }
   }
@@ -66,7 +79,7 @@ export function prepareData(X: Matrix, minRows = 2): PreparedData {
   if (distinct < minRows) {
     throw new GmmDataError('too-few-distinct-rows', `data has ${distinct} distinct rows, need at least ${minRows}`);
   }
-  return { n, d, centered, mean, varianceScale };
+  return { n, d, mean, varianceScale };
 }
 
 /** Counts distinct rows, stopping early once `enough` are found (hash of the bytes, then exact compare). */

@@ -40,27 +40,45 @@ export function meanAndCovariance(data: ArrayLike<number>, n: number, d: number,
   const mean = new Float64Array(d);
   for (let i = 0; i < n; i++) for (let j = 0; j < d; j++) mean[j]! += data[i * d + j]!;
   for (let j = 0; j < d; j++) mean[j]! /= n;
+  // the centred columns, contiguous: each entry of the triangle is then a dot product of two
+  // columns held in registers, not a load and store of cov per multiply-add (~3x faster).
+  // Every entry still adds its terms in the order of a pass over rows two at a time,
+  // cov += x_ia x_ib + x_(i+1)a x_(i+1)b, then the odd last row: the bits of the earlier loops.
+  const cols = new Float64Array(d * n);
+  for (let i = 0; i < n; i++) for (let j = 0; j < d; j++) cols[j * n + i] = data[i * d + j]! - mean[j]!;
   const cov = new Float64Array(d * d);
-  const row = new Float64Array(d), next = new Float64Array(d);
-  // two rows per pass over the triangle: half the loads and stores of cov, the loop's main cost
-  let i = 0;
-  for (; i + 1 < n; i += 2) {
-    for (let j = 0; j < d; j++) {
-      row[j] = data[i * d + j]! - mean[j]!;
-      next[j] = data[(i + 1) * d + j]! - mean[j]!;
+  const even = n - (n % 2);
+  for (let a = 0; a < d; a++) {
+    const ca = a * n;
+    let b = 0;
+    for (; b + 3 <= a; b += 4) {
+      const c0 = b * n, c1 = c0 + n, c2 = c1 + n, c3 = c2 + n;
+      let s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+      for (let i = 0; i < even; i += 2) {
+        const x = cols[ca + i]!, y = cols[ca + i + 1]!;
+        s0 += x * cols[c0 + i]! + y * cols[c0 + i + 1]!;
+        s1 += x * cols[c1 + i]! + y * cols[c1 + i + 1]!;
+        s2 += x * cols[c2 + i]! + y * cols[c2 + i + 1]!;
+        s3 += x * cols[c3 + i]! + y * cols[c3 + i + 1]!;
+      }
+      if (even < n) {
+        const x = cols[ca + even]!;
+        s0 += x * cols[c0 + even]!;
+        s1 += x * cols[c1 + even]!;
+        s2 += x * cols[c2 + even]!;
+        s3 += x * cols[c3 + even]!;
+      }
+      cov[a * d + b] = s0;
+      cov[a * d + b + 1] = s1;
+      cov[a * d + b + 2] = s2;
+      cov[a * d + b + 3] = s3;
     }
-    for (let a = 0; a < d; a++) {
-      const ra = row[a]!, na = next[a]!;
-      const base = a * d;
-      for (let b = 0; b <= a; b++) cov[base + b]! += ra * row[b]! + na * next[b]!;
-    }
-  }
-  for (; i < n; i++) {
-    for (let j = 0; j < d; j++) row[j] = data[i * d + j]! - mean[j]!;
-    for (let a = 0; a < d; a++) {
-      const ra = row[a]!;
-      const base = a * d;
-      for (let b = 0; b <= a; b++) cov[base + b]! += ra * row[b]!;
+    for (; b <= a; b++) {
+      const cb = b * n;
+      let s = 0;
+      for (let i = 0; i < even; i += 2) s += cols[ca + i]! * cols[cb + i]! + cols[ca + i + 1]! * cols[cb + i + 1]!;
+      if (even < n) s += cols[ca + even]! * cols[cb + even]!;
+      cov[a * d + b] = s;
     }
   }
   const div = n - ddof;

@@ -1,5 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { kdeLogPdf, silvermanFactor } from '../../src/stats/kde.js';
+import { kdeLogSumExp } from '../../src/stats/kernels/kde.js';
+import { centredWithOnes } from '../../src/stats/kernels/ecme.js';
 import { createRng } from '../../src/util/rng.js';
 import type { Matrix } from '../../src/stats/types.js';
 import { runPythonJson as runPython } from '../helpers/python.js';
@@ -56,11 +58,30 @@ describe('kde', () => {
     const exact = (await kdeLogPdf(train, test, { precision: 'float64' }))!;
     let worst = 0;
     ours.forEach((v, i) => { worst = Math.max(worst, Math.abs(v - ref.logpdf[i]!)); });
-    // the float32 rounding of the whitened rows and of |z|^2 / 2 (~d / 2): a few 1e-6 per exponent, 3.1e-5 worst measured here
+    // the float32 rounding of the whitened rows and of |z|^2 / 2 (~d / 2): a few 1e-6 per exponent, 3.1-3.2e-5 worst measured here
     expect(worst).toBeLessThan(1e-4);
     // and the float64 products at the same shape keep scipy's float64 agreement
     exact.forEach((v, i) => expect(Math.abs(v - ref.logpdf[i]!)).toBeLessThan(1e-8));
   }, 120_000);
+
+  it('the fused onnxruntime graph matches the float64 loop kernels, in one block of test rows or several', async () => {
+    const [n, d, m] = [300, 8, 70];
+    const train = randomMatrix(n, d, 21, 3);
+    const test = randomMatrix(m, d, 22, 3);
+    const fused = (await kdeLogPdf(train, test))!;
+    const loops = (await kdeLogPdf(train, test, { backend: 'js' }))!;
+    // two float64 implementations (one product graph, one loop nest): summation order only
+    fused.forEach((v, i) => expect(Math.abs(v - loops[i]!)).toBeLessThan(1e-10));
+    // the log-sum-exp in blocks of 16 test rows equals one block exactly (rows are independent)
+    const mean = new Float64Array(d);
+    const U = new Float64Array(d * d);
+    for (let j = 0; j < d; j++) U[j * d + j] = 0.7 + 0.01 * j;
+    const trainA = centredWithOnes(train.data, n, d, mean, 'float64') as Float64Array;
+    const testA = centredWithOnes(test.data, m, d, mean, 'float64') as Float64Array;
+    const one = await kdeLogSumExp(trainA, n, testA, m, d, U, 'float32', {});
+    const blocks = await kdeLogSumExp(trainA, n, testA, m, d, U, 'float32', {}, 16);
+    expect(Array.from(blocks)).toEqual(Array.from(one));
+  });
 
   it('returns null for singular data (a constant column)', async () => {
     const X = randomMatrix(50, 3, 9, 0);
