@@ -67,9 +67,13 @@ function buildGraph(kind: GraphKind, d: number, elem: ElemType): Uint8Array {
     const Wa = g.input('Wa', elem, [d + 1, 'm']);
     g.output(g.node('MatMul', [Xa, Wa]), elem, ['n', 'm']);
   } else if (kind === 'scatter1') {
-    // one component's rows G [m, d] with their responsibilities r [m, 1] about its centre
-    // mu [1, d]: G^T (r (*) (G - mu)), the scatter about mu (up to the centre correction)
-    const G = g.input('G', elem, ['m', d]);
+    // one component's rows G [m, d], gathered here from X [n, d] by their indices idx [m],
+    // with their responsibilities r [m, 1] about its centre mu [1, d]: G^T (r (*) (G - mu)),
+    // the scatter about mu (up to the centre correction). Gathering inside onnxruntime
+    // spares JS a typed-array copy per row.
+    const X = g.input('X', elem, ['n', d]);
+    const idx = g.input('idx', 'int32', ['m']);
+    const G = g.node('Gather', [X, idx], { axis: 0 });
     const r = g.input('r', elem, ['m', 1]);
     const mu = g.input('mu', elem, [1, d]);
     const RX = g.node('Mul', [r, g.node('Sub', [G, mu])]);
@@ -264,39 +268,69 @@ export function createOrtKernels(X: Float32Array | Float64Array, n: number, d: n
     return out[s.outputNames[0]].data as Float32Array | Float64Array;
   };
 
+  // X [n, d] in the graph's precision, the table the sparse M-step gathers its rows from
+  let plainCache: ort.Tensor | undefined;
+  const plainX = () => {
+    if (plainCache) return plainCache;
+    const p = alloc(n * d);
+    copyColumns(xa, d + 1, 0, d, p, false);
+    return (plainCache = new ort.Tensor(elem, p, [n, d]));
+  };
+  // [X | 1] in float64 for first moments as exact as float64 X gives them (the float32 graphs'
+  // scatter is centred on them, see correctCentre)
+  let xa64Cache: ort.Tensor | undefined;
+  const xa64 = () => {
+    if (xa64Cache) return xa64Cache;
+    if (elem === 'float64') return (xa64Cache = xTensor);
+    const p = new Float64Array(n * (d + 1));
+    copyColumns(X, d, 0, d, p, true);
+    return (xa64Cache = new ort.Tensor('float64', p, [n, d + 1]));
+  };
+  /** R^T X in float64, [k, d] (one narrow float64 product over all rows) */
+  const firstSums64 = async (R: Float64Array, k: number) => {
+    const s = await session('sums', d, 'float64', 1, providers, opts.spinning ?? false);
+    const raw = (await s.run({ Xa: xa64(), R: new ort.Tensor('float64', R, [n, k]) }))[s.outputNames[0]].data as Float64Array;
+    const sums = new Float64Array(k * d);
+    for (let c = 0; c < k; c++) sums.set(raw.subarray(c * (d + 1), c * (d + 1) + d), c * d);
+    return sums;
+  };
+
   /**
    * The M-step's moments from each component's active rows only (responsibility above
-   * NEGLIGIBLE_RESPONSIBILITY): first moments in float64 here, the scatter about them by one
-   * product per component. Same centring correction as the dense path.
+   * NEGLIGIBLE_RESPONSIBILITY): first moments in float64 (one product over all rows), the
+   * scatter about them by one product per component on its gathered rows. Same centring
+   * correction as the dense path.
    */
   const sparseMoments = async (R: Float64Array, sumR: Float64Array, k: number) => {
     const s = await get('scatter1');
+    const firstSums = await firstSums64(R, k);
     const means = new Float64Array(k * d);
     const scatter = new Float64Array(k * d * d);
-    for (let c = 0; c < k; c++) {
-      let m = 0;
-      for (let i = 0; i < n; i++) if (R[i * k + c] > NEGLIGIBLE_RESPONSIBILITY) m++;
-      const G = alloc(m * d);
-      const r = alloc(m);
-      const first = new Float64Array(d);
-      for (let i = 0, row = 0; i < n; i++) {
+    // each component's active rows, in one pass over R
+    const counts = new Int32Array(k);
+    for (let i = 0; i < n; i++) for (let c = 0; c < k; c++) if (R[i * k + c] > NEGLIGIBLE_RESPONSIBILITY) counts[c]++;
+    const idx = Array.from(counts, (m) => new Int32Array(m));
+    const r = Array.from(counts, (m) => alloc(m));
+    const fill = new Int32Array(k);
+    for (let i = 0; i < n; i++) {
+      for (let c = 0; c < k; c++) {
         const ri = R[i * k + c];
         if (!(ri > NEGLIGIBLE_RESPONSIBILITY)) continue;
-        r[row] = ri;
-        // the rows in the graph's precision by a native copy; the first moments from float64 X
-        G.set(xa.subarray(i * (d + 1), i * (d + 1) + d), row * d);
-        const base = i * d;
-        for (let j = 0; j < d; j++) first[j] += ri * X[base + j];
-        row++;
+        idx[c][fill[c]] = i;
+        r[c][fill[c]++] = ri;
       }
-      for (let j = 0; j < d; j++) means[c * d + j] = first[j] / sumR[c];
+    }
+    const rows = plainX();
+    for (let c = 0; c < k; c++) {
+      for (let j = 0; j < d; j++) means[c * d + j] = firstSums[c * d + j] / sumR[c];
       const mu = toElem(means.subarray(c * d, (c + 1) * d), elem);
       const o = c * d * d;
+      const m = counts[c];
       if (m > 0) {
-        const out = await s.run({ G: new ort.Tensor(elem, G, [m, d]), r: new ort.Tensor(elem, r, [m, 1]), mu: new ort.Tensor(elem, mu, [1, d]) });
+        const out = await s.run({ X: rows, idx: new ort.Tensor('int32', idx[c], [m]), r: new ort.Tensor(elem, r[c], [m, 1]), mu: new ort.Tensor(elem, mu, [1, d]) });
         scatter.set(out[s.outputNames[0]].data as Float32Array | Float64Array, o);
       }
-      correctCentre(scatter, o, mu, first, means.subarray(c * d, (c + 1) * d), sumR[c]);
+      correctCentre(scatter, o, mu, firstSums.subarray(c * d, (c + 1) * d), means.subarray(c * d, (c + 1) * d), sumR[c]);
     }
     return { means, scatter };
   };
