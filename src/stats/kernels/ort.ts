@@ -67,17 +67,19 @@ function buildGraph(kind: GraphKind, d: number, elem: ElemType): Uint8Array {
     const Wa = g.input('Wa', elem, [d + 1, 'm']);
     g.output(g.node('MatMul', [Xa, Wa]), elem, ['n', 'm']);
   } else if (kind === 'scatter1') {
-    // one component's rows G [m, d], gathered here from X [n, d] by their indices idx [m],
-    // with their responsibilities r [m, 1] about its centre mu [1, d]: G^T (r (*) (G - mu)),
-    // the scatter about mu (up to the centre correction). Gathering inside onnxruntime
-    // spares JS a typed-array copy per row.
-    const X = g.input('X', elem, ['n', d]);
+    // one component's rows G [m, d+1], gathered here from Xa = [X | 1] by their indices idx
+    // [m], with their responsibilities r [m, 1] about its centre mu [1, d+1] (last entry 1,
+    // so the ones column centres to exact zeros): G^T (r (*) (G - mu)), whose leading d x d
+    // block is the scatter about mu (up to the centre correction). Gathering inside
+    // onnxruntime spares JS a typed-array copy per row, and gathering from Xa (which the
+    // E-step reads anyway) keeps a second copy of X out of the cache.
+    const Xa = g.input('Xa', elem, ['n', d + 1]);
     const idx = g.input('idx', 'int32', ['m']);
-    const G = g.node('Gather', [X, idx], { axis: 0 });
+    const G = g.node('Gather', [Xa, idx], { axis: 0 });
     const r = g.input('r', elem, ['m', 1]);
-    const mu = g.input('mu', elem, [1, d]);
+    const mu = g.input('mu', elem, [1, d + 1]);
     const RX = g.node('Mul', [r, g.node('Sub', [G, mu])]);
-    g.output(g.node('MatMul', [g.node('Transpose', [G], { perm: [1, 0] }), RX]), elem, [d, d]);
+    g.output(g.node('MatMul', [g.node('Transpose', [G], { perm: [1, 0] }), RX]), elem, [d + 1, d + 1]);
   } else if (kind === 'moments') {
     const cuts = columnBlocks(d, M_BLOCKS);
     const B = cuts.length - 1;
@@ -268,43 +270,33 @@ export function createOrtKernels(X: Float32Array | Float64Array, n: number, d: n
     return out[s.outputNames[0]].data as Float32Array | Float64Array;
   };
 
-  // X [n, d] in the graph's precision, the table the sparse M-step gathers its rows from
-  let plainCache: ort.Tensor | undefined;
-  const plainX = () => {
-    if (plainCache) return plainCache;
-    const p = alloc(n * d);
-    copyColumns(xa, d + 1, 0, d, p, false);
-    return (plainCache = new ort.Tensor(elem, p, [n, d]));
-  };
-  // [X | 1] in float64 for first moments as exact as float64 X gives them (the float32 graphs'
-  // scatter is centred on them, see correctCentre)
-  let xa64Cache: ort.Tensor | undefined;
-  const xa64 = () => {
-    if (xa64Cache) return xa64Cache;
-    if (elem === 'float64') return (xa64Cache = xTensor);
-    const p = new Float64Array(n * (d + 1));
-    copyColumns(X, d, 0, d, p, true);
-    return (xa64Cache = new ort.Tensor('float64', p, [n, d + 1]));
-  };
-  /** R^T X in float64, [k, d] (one narrow float64 product over all rows) */
-  const firstSums64 = async (R: Float64Array, k: number) => {
-    const s = await session('sums', d, 'float64', 1, providers, opts.spinning ?? false);
-    const raw = (await s.run({ Xa: xa64(), R: new ort.Tensor('float64', R, [n, k]) }))[s.outputNames[0]].data as Float64Array;
-    const sums = new Float64Array(k * d);
-    for (let c = 0; c < k; c++) sums.set(raw.subarray(c * (d + 1), c * (d + 1) + d), c * d);
-    return sums;
+  /**
+   * First moments of responsibilities R [n, k]: R^T X by one narrow product (the ones column
+   * of Xa gives the counts, unused here), and the means they give with the column sums sumR.
+   */
+  const firstMoments = async (Rt: ort.Tensor, sumR: Float64Array, k: number) => {
+    const s = await get('sums');
+    const first = (await s.run({ Xa: xTensor, R: Rt }))[s.outputNames[0]].data as Float32Array | Float64Array;
+    const means = new Float64Array(k * d);
+    const firstSums = new Float64Array(k * d);
+    for (let c = 0; c < k; c++) {
+      for (let j = 0; j < d; j++) {
+        firstSums[c * d + j] = first[c * (d + 1) + j];
+        means[c * d + j] = firstSums[c * d + j] / sumR[c];
+      }
+    }
+    return { firstSums, means };
   };
 
   /**
    * The M-step's moments from each component's active rows only (responsibility above
-   * NEGLIGIBLE_RESPONSIBILITY): first moments in float64 (one product over all rows), the
-   * scatter about them by one product per component on its gathered rows. Same centring
-   * correction as the dense path.
+   * NEGLIGIBLE_RESPONSIBILITY): first moments as the dense path takes them, the scatter
+   * about them by one product per component on its gathered rows. Same centring correction
+   * as the dense path.
    */
   const sparseMoments = async (R: Float64Array, sumR: Float64Array, k: number) => {
     const s = await get('scatter1');
-    const firstSums = await firstSums64(R, k);
-    const means = new Float64Array(k * d);
+    const { firstSums, means } = await firstMoments(new ort.Tensor(elem, toElem(R, elem), [n, k]), sumR, k);
     const scatter = new Float64Array(k * d * d);
     // each component's active rows, in one pass over R
     const counts = new Int32Array(k);
@@ -320,15 +312,16 @@ export function createOrtKernels(X: Float32Array | Float64Array, n: number, d: n
         r[c][fill[c]++] = ri;
       }
     }
-    const rows = plainX();
+    const mu = alloc(d + 1);
+    mu[d] = 1;
     for (let c = 0; c < k; c++) {
-      for (let j = 0; j < d; j++) means[c * d + j] = firstSums[c * d + j] / sumR[c];
-      const mu = toElem(means.subarray(c * d, (c + 1) * d), elem);
+      mu.set(means.subarray(c * d, (c + 1) * d)); // the centre the graph subtracts, in its precision
       const o = c * d * d;
       const m = counts[c];
       if (m > 0) {
-        const out = await s.run({ X: rows, idx: new ort.Tensor('int32', idx[c], [m]), r: new ort.Tensor(elem, r[c], [m, 1]), mu: new ort.Tensor(elem, mu, [1, d]) });
-        scatter.set(out[s.outputNames[0]].data as Float32Array | Float64Array, o);
+        const out = await s.run({ Xa: xTensor, idx: new ort.Tensor('int32', idx[c], [m]), r: new ort.Tensor(elem, r[c], [m, 1]), mu: new ort.Tensor(elem, mu, [1, d + 1]) });
+        const P = out[s.outputNames[0]].data as Float32Array | Float64Array;
+        for (let a = 0; a < d; a++) scatter.set(P.subarray(a * (d + 1), a * (d + 1) + d), o + a * d);
       }
       correctCentre(scatter, o, mu, firstSums.subarray(c * d, (c + 1) * d), means.subarray(c * d, (c + 1) * d), sumR[c]);
     }
@@ -388,16 +381,7 @@ export function createOrtKernels(X: Float32Array | Float64Array, n: number, d: n
       if (active <= SPARSE_SHARE * n * k) return sparseMoments(R, sumR, k);
       const Rt = new ort.Tensor(elem, toElem(R, elem), [n, k]);
       // first moments, then the scatter about them
-      const sumsSession = await get('sums');
-      const first = (await sumsSession.run({ Xa: xTensor, R: Rt }))[sumsSession.outputNames[0]].data as Float32Array | Float64Array;
-      const means = new Float64Array(k * d);
-      const firstSums = new Float64Array(k * d);
-      for (let c = 0; c < k; c++) {
-        for (let j = 0; j < d; j++) {
-          firstSums[c * d + j] = first[c * (d + 1) + j];
-          means[c * d + j] = firstSums[c * d + j] / sumR[c];
-        }
-      }
+      const { firstSums, means } = await firstMoments(Rt, sumR, k);
       const mu = toElem(means, elem); // the centre the graph subtracts, in its precision
       const s = await get('moments');
       const { columns, suffixesT } = mBlocks();
