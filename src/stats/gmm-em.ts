@@ -35,12 +35,11 @@ export function factorize(
   const logDetU = new Float64Array(k);
   for (let c = 0; c < k; c++) {
     if (covariance === 'full') {
-      const f = precisionCholeskyWasm(covariances.subarray(c * d * d, (c + 1) * d * d), d);
+      const f = precisionCholeskyWasm(covariances.subarray(c * d * d, (c + 1) * d * d), d, precChol.subarray(c * d * d, (c + 1) * d * d));
       if (!f) {
         failed.push(c);
         continue;
       }
-      precChol.set(f.U, c * d * d);
       logDetU[c] = f.logDetU;
     } else {
       let s = 0;
@@ -65,8 +64,7 @@ export async function componentLogDensities(comps: Components, kernels: DataKern
   const n = kernels.n;
   let sq: Float64Array;
   if (comps.covariance === 'full') {
-    const { W, b } = whiteningBlocks(comps);
-    sq = await kernels.mahalanobis(W, b, k);
+    sq = await kernels.mahalanobis(comps.precChol, whiteningOffsets(comps), k);
   } else {
     // |(x - mu) p|^2 = [x^2 | x] . [p^2 | -2 mu p^2] + sum(mu^2 p^2): one narrow product (as scikit-learn's diag)
     const Cd = new Float64Array(k * 2 * d);
@@ -108,6 +106,20 @@ function squaresKernels(kernels: DataKernels, x: Float64Array): DataKernels {
     squares.set(kernels, sk);
   }
   return sk;
+}
+
+/** b_c = mu_c U_c as [k*d]: the offsets of the whitening products. */
+export function whiteningOffsets(comps: Components): Float64Array {
+  const { k, d } = comps;
+  const b = new Float64Array(k * d);
+  for (let c = 0; c < k; c++) {
+    const U = comps.precChol.subarray(c * d * d, (c + 1) * d * d);
+    for (let a = 0; a < d; a++) {
+      const ma = comps.means[c * d + a];
+      for (let j = a; j < d; j++) b[c * d + j] += ma * U[a * d + j];
+    }
+  }
+  return b;
 }
 
 /** W = [U_1 .. U_k] as [d, k*d] and b_c = mu_c U_c as [k*d]: the inputs of the whitening products. */

@@ -349,10 +349,9 @@ export function createOrtKernels(X: Float32Array | Float64Array, n: number, d: n
   return {
     n,
     d,
-    async mahalanobis(W, b, k) {
+    async mahalanobis(U, b, k) {
       const s = await get('mahalanobis');
       const prefixes = eBlocks();
-      const m = k * d;
       const feeds: Record<string, ort.Tensor> = {};
       for (let blk = 0; blk + 1 < eCuts.length; blk++) {
         const e = eCuts[blk + 1];
@@ -361,8 +360,10 @@ export function createOrtKernels(X: Float32Array | Float64Array, n: number, d: n
         const Wb = alloc((e + 1) * k * w);
         for (let a = 0; a < e; a++) {
           for (let c = 0; c < k; c++) {
-            const from = a * m + c * d + eCuts[blk];
-            for (let j = 0; j < w; j++) Wb[a * k * w + c * w + j] = W[from + j];
+            // U_c[a, c_b..e), straight from the stacked factors
+            const from = (c * d + a) * d + eCuts[blk];
+            const to = a * k * w + c * w;
+            for (let j = 0; j < w; j++) Wb[to + j] = U[from + j];
           }
         }
         for (let c = 0; c < k; c++) for (let j = 0; j < w; j++) Wb[e * k * w + c * w + j] = -b[c * d + eCuts[blk] + j];

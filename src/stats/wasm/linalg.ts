@@ -34,18 +34,23 @@ function exportsFor(bytes: number): LinalgExports {
   return instance;
 }
 
-/** scikit-learn's precisions_cholesky of one covariance (as precisionCholesky in linalg.ts); null when not positive definite. */
-export function precisionCholeskyWasm(cov: Float64Array, d: number): PrecisionFactor | null {
+/**
+ * scikit-learn's precisions_cholesky of one covariance (as precisionCholesky in linalg.ts);
+ * null when not positive definite. U is written into `out` (d x d) when given (EM fills its
+ * stacked factors in place), else into a new array.
+ */
+export function precisionCholeskyWasm(cov: Float64Array, d: number, out?: Float64Array): PrecisionFactor | null {
   const dd = d * d;
   const wasm = exportsFor(2 * dd * 8);
   const mem = new Float64Array(wasm.memory.buffer, 0, 2 * dd);
   mem.set(cov.subarray(0, dd), 0);
   if (wasm.precision_cholesky(d, 0, dd * 8) === 0) return null;
-  // U comes out whole, zeros below its diagonal
-  const U = mem.slice(dd, 2 * dd);
   let logDetU = 0;
-  for (let j = 0; j < d; j++) logDetU += Math.log(U[j * d + j]);
+  for (let j = 0; j < d; j++) logDetU += Math.log(mem[dd + j * d + j]);
   if (!Number.isFinite(logDetU)) return null;
+  // U comes out whole, zeros below its diagonal
+  const U = out ?? new Float64Array(dd);
+  U.set(mem.subarray(dd, 2 * dd));
   return { U, logDetU };
 }
 
