@@ -12,6 +12,8 @@ import type { CovarianceType } from './types.js';
 const LOG_2PI = Math.log(2 * Math.PI);
 // scikit-learn adds 10 * eps to every component's responsibility sum so none is zero
 const EPS10 = 10 * Number.EPSILON;
+// Math.exp(x) is exactly 0 for every x below -745.14 (the smallest subnormal is e^-744.4)
+const EXP_UNDERFLOW = -746;
 
 /** Mixture parameters plus their factorisation, in centred coordinates. */
 export interface Components {
@@ -163,9 +165,14 @@ export async function eStep(comps: Components, kernels: DataKernels, x: Float64A
       const v = (lp[i * k + c] += logW[c]);
       if (v > mx) mx = v;
     }
-    // exp once per entry: the responsibilities are those terms over their sum
+    // exp once per entry: the responsibilities are those terms over their sum. Below
+    // EXP_UNDERFLOW exp is exactly 0 in float64, and in high d most components sit that far
+    // below the row's best: skipping the call changes no bit
     let s = 0;
-    for (let c = 0; c < k; c++) s += lp[i * k + c] = Math.exp(lp[i * k + c] - mx);
+    for (let c = 0; c < k; c++) {
+      const t = lp[i * k + c] - mx;
+      s += lp[i * k + c] = t < EXP_UNDERFLOW ? 0 : Math.exp(t);
+    }
     const lse = mx + Math.log(s);
     logDensity[i] = lse;
     total += lse;

@@ -318,12 +318,15 @@ export function createOrtKernels(X: Float32Array | Float64Array, n: number, d: n
       mu.set(means.subarray(c * d, (c + 1) * d)); // the centre the graph subtracts, in its precision
       const o = c * d * d;
       const m = counts[c];
+      const first = firstSums.subarray(c * d, (c + 1) * d);
+      const mean = means.subarray(c * d, (c + 1) * d);
       if (m > 0) {
         const out = await s.run({ Xa: xTensor, idx: new ort.Tensor('int32', idx[c], [m]), r: new ort.Tensor(elem, r[c], [m, 1]), mu: new ort.Tensor(elem, mu, [1, d + 1]) });
-        const P = out[s.outputNames[0]].data as Float32Array | Float64Array;
-        for (let a = 0; a < d; a++) scatter.set(P.subarray(a * (d + 1), a * (d + 1) + d), o + a * d);
+        // the leading d x d block of the [d+1, d+1] product, read in place
+        correctCentre(scatter, o, mu, first, mean, sumR[c], out[s.outputNames[0]].data as Float32Array | Float64Array, 0, d + 1);
+      } else {
+        correctCentre(scatter, o, mu, first, mean, sumR[c]);
       }
-      correctCentre(scatter, o, mu, firstSums.subarray(c * d, (c + 1) * d), means.subarray(c * d, (c + 1) * d), sumR[c]);
     }
     return { means, scatter };
   };
@@ -331,15 +334,20 @@ export function createOrtKernels(X: Float32Array | Float64Array, n: number, d: n
   /**
    * sum r (x - m)(x - m)^T = P - m (s - N m)^T for the centre m the product used (P = sum r x
    * (x - m)^T); moving it to the float64 mean costs N (mean - m)(mean - m)^T. Reads P's lower
-   * triangle, writes the symmetric result.
+   * triangle (by default already in scatter at o; else from P at pAt with row stride pStride),
+   * writes the symmetric result into scatter at o.
    */
-  const correctCentre = (scatter: Float64Array, o: number, mu: ArrayLike<number>, firstSums: ArrayLike<number>, mean: ArrayLike<number>, N: number) => {
+  const correctCentre = (
+    scatter: Float64Array, o: number, mu: ArrayLike<number>, firstSums: ArrayLike<number>, mean: ArrayLike<number>, N: number,
+    P: ArrayLike<number> = scatter, pAt = o, pStride = d,
+  ) => {
     for (let a = 0; a < d; a++) {
       const ma = mu[a];
       const da = mean[a] - ma;
+      const row = pAt + a * pStride;
       for (let bb = 0; bb <= a; bb++) {
         const mb = mu[bb];
-        const v = scatter[o + a * d + bb] - ma * (firstSums[bb] - N * mb) - N * da * (mean[bb] - mb);
+        const v = P[row + bb] - ma * (firstSums[bb] - N * mb) - N * da * (mean[bb] - mb);
         scatter[o + a * d + bb] = v;
         scatter[o + bb * d + a] = v;
       }
