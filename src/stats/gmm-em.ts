@@ -12,6 +12,8 @@ import type { CovarianceType } from './types.js';
 const LOG_2PI = Math.log(2 * Math.PI);
 // scikit-learn adds 10 * eps to every component's responsibility sum so none is zero
 const EPS10 = 10 * Number.EPSILON;
+// Math.exp(x) is exactly 0 for every x below -745.14 (the smallest subnormal is e^-744.4)
+const EXP_UNDERFLOW = -746;
 
 /** Mixture parameters plus their factorisation, in centred coordinates. */
 export interface Components {
@@ -35,12 +37,11 @@ export function factorize(
   const logDetU = new Float64Array(k);
   for (let c = 0; c < k; c++) {
     if (covariance === 'full') {
-      const f = precisionCholeskyWasm(covariances.subarray(c * d * d, (c + 1) * d * d), d);
+      const f = precisionCholeskyWasm(covariances.subarray(c * d * d, (c + 1) * d * d), d, precChol.subarray(c * d * d, (c + 1) * d * d));
       if (!f) {
         failed.push(c);
         continue;
       }
-      precChol.set(f.U, c * d * d);
       logDetU[c] = f.logDetU;
     } else {
       let s = 0;
@@ -65,8 +66,7 @@ export async function componentLogDensities(comps: Components, kernels: DataKern
   const n = kernels.n;
   let sq: Float64Array;
   if (comps.covariance === 'full') {
-    const { W, b } = whiteningBlocks(comps);
-    sq = await kernels.mahalanobis(W, b, k);
+    sq = await kernels.mahalanobis(comps.precChol, whiteningOffsets(comps), k);
   } else {
     // |(x - mu) p|^2 = [x^2 | x] . [p^2 | -2 mu p^2] + sum(mu^2 p^2): one narrow product (as scikit-learn's diag)
     const Cd = new Float64Array(k * 2 * d);
@@ -110,6 +110,20 @@ function squaresKernels(kernels: DataKernels, x: Float64Array): DataKernels {
   return sk;
 }
 
+/** b_c = mu_c U_c as [k*d]: the offsets of the whitening products. */
+export function whiteningOffsets(comps: Components): Float64Array {
+  const { k, d } = comps;
+  const b = new Float64Array(k * d);
+  for (let c = 0; c < k; c++) {
+    const U = comps.precChol.subarray(c * d * d, (c + 1) * d * d);
+    for (let a = 0; a < d; a++) {
+      const ma = comps.means[c * d + a];
+      for (let j = a; j < d; j++) b[c * d + j] += ma * U[a * d + j];
+    }
+  }
+  return b;
+}
+
 /** W = [U_1 .. U_k] as [d, k*d] and b_c = mu_c U_c as [k*d]: the inputs of the whitening products. */
 export function whiteningBlocks(comps: Components): { W: Float64Array; b: Float64Array } {
   const { k, d } = comps;
@@ -151,9 +165,14 @@ export async function eStep(comps: Components, kernels: DataKernels, x: Float64A
       const v = (lp[i * k + c] += logW[c]);
       if (v > mx) mx = v;
     }
-    // exp once per entry: the responsibilities are those terms over their sum
+    // exp once per entry: the responsibilities are those terms over their sum. Below
+    // EXP_UNDERFLOW exp is exactly 0 in float64, and in high d most components sit that far
+    // below the row's best: skipping the call changes no bit
     let s = 0;
-    for (let c = 0; c < k; c++) s += lp[i * k + c] = Math.exp(lp[i * k + c] - mx);
+    for (let c = 0; c < k; c++) {
+      const t = lp[i * k + c] - mx;
+      s += lp[i * k + c] = t < EXP_UNDERFLOW ? 0 : Math.exp(t);
+    }
     const lse = mx + Math.log(s);
     logDensity[i] = lse;
     total += lse;

@@ -54,7 +54,23 @@ describe.each([1, 3, 5, 13, 130])('ort kernels against the float64 reference ker
   for (const [precision, tol] of [['float64', 1e-12], ['float32', 2e-5]] as const) {
     it(`${precision}: mahalanobis, whiten, weighted moments, sums, k-means steps and dot products within ${tol} (relative to the largest value)`, async () => {
       const ort = createOrtKernels(X, n, d, { precision });
-      expect(maxRelErr(await ort.mahalanobis(W, b, k), await ref.mahalanobis(W, b, k))).toBeLessThan(tol);
+      // mahalanobis takes the same factors stacked, [k, d, d]
+      const U = new Float64Array(k * d * d);
+      for (let c = 0; c < k; c++) for (let a = 0; a < d; a++) for (let j = 0; j < d; j++) U[(c * d + a) * d + j] = W[a * k * d + c * d + j];
+      const sqRef = await ref.mahalanobis(U, b, k);
+      // the reference itself, written out for a few rows: |x_i U_c - b_c|^2
+      for (const i of [0, n - 1]) {
+        for (let c = 0; c < k; c++) {
+          let sq = 0;
+          for (let j = 0; j < d; j++) {
+            let z = -b[c * d + j];
+            for (let a = 0; a < d; a++) z += X[i * d + a]! * U[(c * d + a) * d + j]!;
+            sq += z * z;
+          }
+          expect(sqRef[i * k + c]).toBeCloseTo(sq, 8);
+        }
+      }
+      expect(maxRelErr(await ort.mahalanobis(U, b, k), sqRef)).toBeLessThan(tol);
       expect(maxRelErr(await ort.whiten(W, b, k), await ref.whiten(W, b, k))).toBeLessThan(tol);
       const a = await ort.weightedMoments(R, sumR, k);
       const e = await ref.weightedMoments(R, sumR, k);

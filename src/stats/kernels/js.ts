@@ -43,7 +43,10 @@ export function createJsKernels(X: Float32Array | Float64Array, n: number, d: nu
   return {
     n,
     d,
-    async mahalanobis(W, b, k) {
+    async mahalanobis(U, b, k) {
+      // the stacked factors side by side, W = [U_1 .. U_k] as [d, k*d]
+      const W = new Float64Array(d * k * d);
+      for (let c = 0; c < k; c++) for (let a = 0; a < d; a++) W.set(U.subarray((c * d + a) * d, (c * d + a + 1) * d), a * k * d + c * d);
       const sq = new Float64Array(n * k);
       whitenInto(W, b, k, (i, c, z) => {
         let s = 0;

@@ -67,13 +67,19 @@ function buildGraph(kind: GraphKind, d: number, elem: ElemType): Uint8Array {
     const Wa = g.input('Wa', elem, [d + 1, 'm']);
     g.output(g.node('MatMul', [Xa, Wa]), elem, ['n', 'm']);
   } else if (kind === 'scatter1') {
-    // one component's rows G [m, d] with their responsibilities r [m, 1] about its centre
-    // mu [1, d]: G^T (r (*) (G - mu)), the scatter about mu (up to the centre correction)
-    const G = g.input('G', elem, ['m', d]);
+    // one component's rows G [m, d+1], gathered here from Xa = [X | 1] by their indices idx
+    // [m], with their responsibilities r [m, 1] about its centre mu [1, d+1] (last entry 1,
+    // so the ones column centres to exact zeros): G^T (r (*) (G - mu)), whose leading d x d
+    // block is the scatter about mu (up to the centre correction). Gathering inside
+    // onnxruntime spares JS a typed-array copy per row, and gathering from Xa (which the
+    // E-step reads anyway) keeps a second copy of X out of the cache.
+    const Xa = g.input('Xa', elem, ['n', d + 1]);
+    const idx = g.input('idx', 'int32', ['m']);
+    const G = g.node('Gather', [Xa, idx], { axis: 0 });
     const r = g.input('r', elem, ['m', 1]);
-    const mu = g.input('mu', elem, [1, d]);
+    const mu = g.input('mu', elem, [1, d + 1]);
     const RX = g.node('Mul', [r, g.node('Sub', [G, mu])]);
-    g.output(g.node('MatMul', [g.node('Transpose', [G], { perm: [1, 0] }), RX]), elem, [d, d]);
+    g.output(g.node('MatMul', [g.node('Transpose', [G], { perm: [1, 0] }), RX]), elem, [d + 1, d + 1]);
   } else if (kind === 'moments') {
     const cuts = columnBlocks(d, M_BLOCKS);
     const B = cuts.length - 1;
@@ -265,38 +271,62 @@ export function createOrtKernels(X: Float32Array | Float64Array, n: number, d: n
   };
 
   /**
+   * First moments of responsibilities R [n, k]: R^T X by one narrow product (the ones column
+   * of Xa gives the counts, unused here), and the means they give with the column sums sumR.
+   */
+  const firstMoments = async (Rt: ort.Tensor, sumR: Float64Array, k: number) => {
+    const s = await get('sums');
+    const first = (await s.run({ Xa: xTensor, R: Rt }))[s.outputNames[0]].data as Float32Array | Float64Array;
+    const means = new Float64Array(k * d);
+    const firstSums = new Float64Array(k * d);
+    for (let c = 0; c < k; c++) {
+      for (let j = 0; j < d; j++) {
+        firstSums[c * d + j] = first[c * (d + 1) + j];
+        means[c * d + j] = firstSums[c * d + j] / sumR[c];
+      }
+    }
+    return { firstSums, means };
+  };
+
+  /**
    * The M-step's moments from each component's active rows only (responsibility above
-   * NEGLIGIBLE_RESPONSIBILITY): first moments in float64 here, the scatter about them by one
-   * product per component. Same centring correction as the dense path.
+   * NEGLIGIBLE_RESPONSIBILITY): first moments as the dense path takes them, the scatter
+   * about them by one product per component on its gathered rows. Same centring correction
+   * as the dense path.
    */
   const sparseMoments = async (R: Float64Array, sumR: Float64Array, k: number) => {
     const s = await get('scatter1');
-    const means = new Float64Array(k * d);
+    const { firstSums, means } = await firstMoments(new ort.Tensor(elem, toElem(R, elem), [n, k]), sumR, k);
     const scatter = new Float64Array(k * d * d);
-    for (let c = 0; c < k; c++) {
-      let m = 0;
-      for (let i = 0; i < n; i++) if (R[i * k + c] > NEGLIGIBLE_RESPONSIBILITY) m++;
-      const G = alloc(m * d);
-      const r = alloc(m);
-      const first = new Float64Array(d);
-      for (let i = 0, row = 0; i < n; i++) {
+    // each component's active rows, in one pass over R
+    const counts = new Int32Array(k);
+    for (let i = 0; i < n; i++) for (let c = 0; c < k; c++) if (R[i * k + c] > NEGLIGIBLE_RESPONSIBILITY) counts[c]++;
+    const idx = Array.from(counts, (m) => new Int32Array(m));
+    const r = Array.from(counts, (m) => alloc(m));
+    const fill = new Int32Array(k);
+    for (let i = 0; i < n; i++) {
+      for (let c = 0; c < k; c++) {
         const ri = R[i * k + c];
         if (!(ri > NEGLIGIBLE_RESPONSIBILITY)) continue;
-        r[row] = ri;
-        // the rows in the graph's precision by a native copy; the first moments from float64 X
-        G.set(xa.subarray(i * (d + 1), i * (d + 1) + d), row * d);
-        const base = i * d;
-        for (let j = 0; j < d; j++) first[j] += ri * X[base + j];
-        row++;
+        idx[c][fill[c]] = i;
+        r[c][fill[c]++] = ri;
       }
-      for (let j = 0; j < d; j++) means[c * d + j] = first[j] / sumR[c];
-      const mu = toElem(means.subarray(c * d, (c + 1) * d), elem);
+    }
+    const mu = alloc(d + 1);
+    mu[d] = 1;
+    for (let c = 0; c < k; c++) {
+      mu.set(means.subarray(c * d, (c + 1) * d)); // the centre the graph subtracts, in its precision
       const o = c * d * d;
+      const m = counts[c];
+      const first = firstSums.subarray(c * d, (c + 1) * d);
+      const mean = means.subarray(c * d, (c + 1) * d);
       if (m > 0) {
-        const out = await s.run({ G: new ort.Tensor(elem, G, [m, d]), r: new ort.Tensor(elem, r, [m, 1]), mu: new ort.Tensor(elem, mu, [1, d]) });
-        scatter.set(out[s.outputNames[0]].data as Float32Array | Float64Array, o);
+        const out = await s.run({ Xa: xTensor, idx: new ort.Tensor('int32', idx[c], [m]), r: new ort.Tensor(elem, r[c], [m, 1]), mu: new ort.Tensor(elem, mu, [1, d + 1]) });
+        // the leading d x d block of the [d+1, d+1] product, read in place
+        correctCentre(scatter, o, mu, first, mean, sumR[c], out[s.outputNames[0]].data as Float32Array | Float64Array, 0, d + 1);
+      } else {
+        correctCentre(scatter, o, mu, first, mean, sumR[c]);
       }
-      correctCentre(scatter, o, mu, first, means.subarray(c * d, (c + 1) * d), sumR[c]);
     }
     return { means, scatter };
   };
@@ -304,15 +334,20 @@ export function createOrtKernels(X: Float32Array | Float64Array, n: number, d: n
   /**
    * sum r (x - m)(x - m)^T = P - m (s - N m)^T for the centre m the product used (P = sum r x
    * (x - m)^T); moving it to the float64 mean costs N (mean - m)(mean - m)^T. Reads P's lower
-   * triangle, writes the symmetric result.
+   * triangle (by default already in scatter at o; else from P at pAt with row stride pStride),
+   * writes the symmetric result into scatter at o.
    */
-  const correctCentre = (scatter: Float64Array, o: number, mu: ArrayLike<number>, firstSums: ArrayLike<number>, mean: ArrayLike<number>, N: number) => {
+  const correctCentre = (
+    scatter: Float64Array, o: number, mu: ArrayLike<number>, firstSums: ArrayLike<number>, mean: ArrayLike<number>, N: number,
+    P: ArrayLike<number> = scatter, pAt = o, pStride = d,
+  ) => {
     for (let a = 0; a < d; a++) {
       const ma = mu[a];
       const da = mean[a] - ma;
+      const row = pAt + a * pStride;
       for (let bb = 0; bb <= a; bb++) {
         const mb = mu[bb];
-        const v = scatter[o + a * d + bb] - ma * (firstSums[bb] - N * mb) - N * da * (mean[bb] - mb);
+        const v = P[row + bb] - ma * (firstSums[bb] - N * mb) - N * da * (mean[bb] - mb);
         scatter[o + a * d + bb] = v;
         scatter[o + bb * d + a] = v;
       }
@@ -322,10 +357,9 @@ export function createOrtKernels(X: Float32Array | Float64Array, n: number, d: n
   return {
     n,
     d,
-    async mahalanobis(W, b, k) {
+    async mahalanobis(U, b, k) {
       const s = await get('mahalanobis');
       const prefixes = eBlocks();
-      const m = k * d;
       const feeds: Record<string, ort.Tensor> = {};
       for (let blk = 0; blk + 1 < eCuts.length; blk++) {
         const e = eCuts[blk + 1];
@@ -334,8 +368,10 @@ export function createOrtKernels(X: Float32Array | Float64Array, n: number, d: n
         const Wb = alloc((e + 1) * k * w);
         for (let a = 0; a < e; a++) {
           for (let c = 0; c < k; c++) {
-            const from = a * m + c * d + eCuts[blk];
-            for (let j = 0; j < w; j++) Wb[a * k * w + c * w + j] = W[from + j];
+            // U_c[a, c_b..e), straight from the stacked factors
+            const from = (c * d + a) * d + eCuts[blk];
+            const to = a * k * w + c * w;
+            for (let j = 0; j < w; j++) Wb[to + j] = U[from + j];
           }
         }
         for (let c = 0; c < k; c++) for (let j = 0; j < w; j++) Wb[e * k * w + c * w + j] = -b[c * d + eCuts[blk] + j];
@@ -354,16 +390,7 @@ export function createOrtKernels(X: Float32Array | Float64Array, n: number, d: n
       if (active <= SPARSE_SHARE * n * k) return sparseMoments(R, sumR, k);
       const Rt = new ort.Tensor(elem, toElem(R, elem), [n, k]);
       // first moments, then the scatter about them
-      const sumsSession = await get('sums');
-      const first = (await sumsSession.run({ Xa: xTensor, R: Rt }))[sumsSession.outputNames[0]].data as Float32Array | Float64Array;
-      const means = new Float64Array(k * d);
-      const firstSums = new Float64Array(k * d);
-      for (let c = 0; c < k; c++) {
-        for (let j = 0; j < d; j++) {
-          firstSums[c * d + j] = first[c * (d + 1) + j];
-          means[c * d + j] = firstSums[c * d + j] / sumR[c];
-        }
-      }
+      const { firstSums, means } = await firstMoments(Rt, sumR, k);
       const mu = toElem(means, elem); // the centre the graph subtracts, in its precision
       const s = await get('moments');
       const { columns, suffixesT } = mBlocks();

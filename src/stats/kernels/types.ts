@@ -25,10 +25,11 @@ export interface DataKernels {
   readonly d: number;
   /**
    * Squared norms of the whitened rows: sq[i, k] = |x_i U_k - b_k|^2, [n, k] row-major, where
-   * W = [U_1 .. U_k] is [d, k*d] row-major and b = [b_1 .. b_k] is [k*d] (b_k = mu_k U_k).
-   * Each U_k must be upper triangular (a precision Cholesky factor): backends may skip its zeros.
+   * U = [U_1; ..; U_k] is the k factors stacked, [k, d, d] row-major (for k = 1 the same as
+   * `whiten`'s W), and b = [b_1 .. b_k] is [k*d] (b_k = mu_k U_k). Each U_k must be upper
+   * triangular (a precision Cholesky factor): backends may skip its zeros.
    */
-  mahalanobis(W: Float64Array, b: Float64Array, k: number): Promise<Float64Array>;
+  mahalanobis(U: Float64Array, b: Float64Array, k: number): Promise<Float64Array>;
   /** The whitened rows themselves, z[i, k*d + j] = (x_i U_k - b_k)_j, [n, k*d]. */
   whiten(W: Float64Array, b: Float64Array, k: number): Promise<Float32Array | Float64Array>;
   /**

@@ -19,7 +19,7 @@ const { WebAssembly: wasmApi } = globalThis as unknown as { WebAssembly: WasmApi
 
 interface LinalgExports {
   memory: WasmMemory;
-  precision_cholesky(d: number, a: number, l: number, u: number): number;
+  precision_cholesky(d: number, a: number, u: number): number;
   matvec(d: number, a: number, x: number, y: number): void;
   cholesky_lower(d: number, a: number, l: number): number;
   matmul_bt(m: number, a: number, bt: number, c: number): void;
@@ -34,22 +34,23 @@ function exportsFor(bytes: number): LinalgExports {
   return instance;
 }
 
-/** scikit-learn's precisions_cholesky of one covariance (as precisionCholesky in linalg.ts); null when not positive definite. */
-export function precisionCholeskyWasm(cov: Float64Array, d: number): PrecisionFactor | null {
+/**
+ * scikit-learn's precisions_cholesky of one covariance (as precisionCholesky in linalg.ts);
+ * null when not positive definite. U is written into `out` (d x d) when given (EM fills its
+ * stacked factors in place), else into a new array.
+ */
+export function precisionCholeskyWasm(cov: Float64Array, d: number, out?: Float64Array): PrecisionFactor | null {
   const dd = d * d;
-  const wasm = exportsFor(3 * dd * 8);
-  const mem = new Float64Array(wasm.memory.buffer, 0, 3 * dd);
+  const wasm = exportsFor(2 * dd * 8);
+  const mem = new Float64Array(wasm.memory.buffer, 0, 2 * dd);
   mem.set(cov.subarray(0, dd), 0);
-  if (wasm.precision_cholesky(d, 0, dd * 8, 2 * dd * 8) === 0) return null;
-  // only U's upper triangle was written: copy it row by row into zeros
-  const U = new Float64Array(dd);
+  if (wasm.precision_cholesky(d, 0, dd * 8) === 0) return null;
   let logDetU = 0;
-  for (let j = 0; j < d; j++) {
-    const from = 2 * dd + j * d;
-    U.set(mem.subarray(from + j, from + d), j * d + j);
-    logDetU += Math.log(U[j * d + j]);
-  }
+  for (let j = 0; j < d; j++) logDetU += Math.log(mem[dd + j * d + j]);
   if (!Number.isFinite(logDetU)) return null;
+  // U comes out whole, zeros below its diagonal
+  const U = out ?? new Float64Array(dd);
+  U.set(mem.subarray(dd, 2 * dd));
   return { U, logDetU };
 }
 

@@ -69,37 +69,189 @@
         (br $rows)))
     (i32.const 1))
 
-  ;; Lower Cholesky factor L of the symmetric positive-definite A (d x d), then the upper
-  ;; triangular U = L^-T (scikit-learn's precisions_cholesky), both in dot-product form so
-  ;; the inner loops run along rows. Only L's lower and U's upper triangles are written.
+;; dst[t] -= c0 p0[t] + c1 p1[t] + c2 p2[t] + c3 p3[t] for t < n (byte pointers, f64
+  ;; elements): four rows folded into one pass over dst, two lanes per step
+  (func $axpy4 (param $dst i32) (param $p0 i32) (param $p1 i32) (param $p2 i32) (param $p3 i32)
+               (param $c0 f64) (param $c1 f64) (param $c2 f64) (param $c3 f64) (param $n i32)
+    (local $v0 v128) (local $v1 v128) (local $v2 v128) (local $v3 v128) (local $o i32) (local $end i32)
+    (local.set $v0 (f64x2.splat (local.get $c0)))
+    (local.set $v1 (f64x2.splat (local.get $c1)))
+    (local.set $v2 (f64x2.splat (local.get $c2)))
+    (local.set $v3 (f64x2.splat (local.get $c3)))
+    (local.set $end (i32.shl (local.get $n) (i32.const 3)))
+    (block $done
+      (loop $pairs
+        (br_if $done (i32.gt_u (i32.add (local.get $o) (i32.const 16)) (local.get $end)))
+        (v128.store (i32.add (local.get $dst) (local.get $o))
+          (f64x2.sub (v128.load (i32.add (local.get $dst) (local.get $o)))
+            (f64x2.add
+              (f64x2.add (f64x2.mul (local.get $v0) (v128.load (i32.add (local.get $p0) (local.get $o))))
+                         (f64x2.mul (local.get $v1) (v128.load (i32.add (local.get $p1) (local.get $o)))))
+              (f64x2.add (f64x2.mul (local.get $v2) (v128.load (i32.add (local.get $p2) (local.get $o))))
+                         (f64x2.mul (local.get $v3) (v128.load (i32.add (local.get $p3) (local.get $o))))))))
+        (local.set $o (i32.add (local.get $o) (i32.const 16)))
+        (br $pairs)))
+    (if (i32.lt_u (local.get $o) (local.get $end))
+      (then
+        (f64.store (i32.add (local.get $dst) (local.get $o))
+          (f64.sub (f64.load (i32.add (local.get $dst) (local.get $o)))
+            (f64.add
+              (f64.add (f64.mul (local.get $c0) (f64.load (i32.add (local.get $p0) (local.get $o))))
+                       (f64.mul (local.get $c1) (f64.load (i32.add (local.get $p1) (local.get $o)))))
+              (f64.add (f64.mul (local.get $c2) (f64.load (i32.add (local.get $p2) (local.get $o))))
+                       (f64.mul (local.get $c3) (f64.load (i32.add (local.get $p3) (local.get $o)))))))))))
+
+  ;; dst[t] -= c p[t] for t < n (byte pointers, f64 elements)
+  (func $axpy1 (param $dst i32) (param $p i32) (param $c f64) (param $n i32)
+    (local $v v128) (local $o i32) (local $end i32)
+    (local.set $v (f64x2.splat (local.get $c)))
+    (local.set $end (i32.shl (local.get $n) (i32.const 3)))
+    (block $done
+      (loop $pairs
+        (br_if $done (i32.gt_u (i32.add (local.get $o) (i32.const 16)) (local.get $end)))
+        (v128.store (i32.add (local.get $dst) (local.get $o))
+          (f64x2.sub (v128.load (i32.add (local.get $dst) (local.get $o)))
+                     (f64x2.mul (local.get $v) (v128.load (i32.add (local.get $p) (local.get $o))))))
+        (local.set $o (i32.add (local.get $o) (i32.const 16)))
+        (br $pairs)))
+    (if (i32.lt_u (local.get $o) (local.get $end))
+      (then
+        (f64.store (i32.add (local.get $dst) (local.get $o))
+          (f64.sub (f64.load (i32.add (local.get $dst) (local.get $o)))
+                   (f64.mul (local.get $c) (f64.load (i32.add (local.get $p) (local.get $o)))))))))
+
+  ;; scikit-learn's precisions_cholesky: the upper factor R of A = R^T R (R = L^T), written
+  ;; over A's upper triangle, then U = R^-1 = L^-T (upper triangular, U U^T = A^-1) into U
+  ;; with zeros below its diagonal. Both steps are row updates (axpy) along contiguous rows,
+  ;; four pivot rows per pass: the dot-product form needed two loads per multiply-add and a
+  ;; call per entry, this needs ~1.5 loads per two. Row updates start at an even column (a
+  ;; 16-byte pair) and may so write one element left of the diagonal: in A that is the
+  ;; unused lower triangle, in U a column whose terms are the zeros of rows below.
   ;; Returns 0 when a pivot is not a positive finite number (A not positive definite).
-  (func (export "precision_cholesky") (param $d i32) (param $A i32) (param $L i32) (param $U i32) (result i32)
-    (local $stride i32) (local $i i32) (local $j i32) (local $rowI i32) (local $rowJ i32) (local $s f64)
+  (func (export "precision_cholesky") (param $d i32) (param $A i32) (param $U i32) (result i32)
+    (local $stride i32) (local $i i32) (local $j i32) (local $jb i32) (local $je i32) (local $c i32)
+    (local $m i32) (local $rowI i32) (local $rowJ i32) (local $p f64) (local $inv f64)
     (local.set $stride (i32.shl (local.get $d) (i32.const 3)))
-    (if (i32.eqz (call $cholesky (local.get $d) (local.get $A) (local.get $L)))
-      (then (return (i32.const 0))))
-    ;; U[j, i] = (delta_ij - L[i, j..i) . U[j, j..i)) / L[i, i] for i >= j
-    (local.set $j (i32.const 0))
+    ;; R, right-looking, pivots in blocks of four
+    (local.set $jb (i32.const 0))
+    (block $chol_done
+      (loop $blocks
+        (br_if $chol_done (i32.ge_u (local.get $jb) (local.get $d)))
+        (local.set $je (select (i32.add (local.get $jb) (i32.const 4)) (local.get $d)
+                               (i32.lt_u (i32.add (local.get $jb) (i32.const 4)) (local.get $d))))
+        ;; the block's own rows, one pivot at a time
+        (local.set $j (local.get $jb))
+        (block $piv_done
+          (loop $pivots
+            (br_if $piv_done (i32.ge_u (local.get $j) (local.get $je)))
+            (local.set $rowJ (i32.add (local.get $A) (i32.mul (local.get $j) (local.get $stride))))
+            (local.set $p (f64.load (i32.add (local.get $rowJ) (i32.shl (local.get $j) (i32.const 3)))))
+            ;; p > 0 is false for NaN; p - p == 0 is false for +Inf
+            (if (i32.eqz (i32.and (f64.gt (local.get $p) (f64.const 0))
+                                  (f64.eq (f64.sub (local.get $p) (local.get $p)) (f64.const 0))))
+              (then (return (i32.const 0))))
+            (local.set $p (f64.sqrt (local.get $p)))
+            (f64.store (i32.add (local.get $rowJ) (i32.shl (local.get $j) (i32.const 3))) (local.get $p))
+            ;; times the reciprocal, as LAPACK's potrf scales a pivot row
+            (local.set $inv (f64.div (f64.const 1) (local.get $p)))
+            (local.set $c (i32.add (local.get $j) (i32.const 1)))
+            (block $scale_done
+              (loop $scale
+                (br_if $scale_done (i32.ge_u (local.get $c) (local.get $d)))
+                (f64.store (i32.add (local.get $rowJ) (i32.shl (local.get $c) (i32.const 3)))
+                  (f64.mul (f64.load (i32.add (local.get $rowJ) (i32.shl (local.get $c) (i32.const 3)))) (local.get $inv)))
+                (local.set $c (i32.add (local.get $c) (i32.const 1)))
+                (br $scale)))
+            ;; rows j+1..je of the block: A[i, c] -= R[j, i] R[j, c] for c >= i (from an even c)
+            (local.set $i (i32.add (local.get $j) (i32.const 1)))
+            (block $in_done
+              (loop $inner
+                (br_if $in_done (i32.ge_u (local.get $i) (local.get $je)))
+                (local.set $c (i32.and (local.get $i) (i32.const -2)))
+                (call $axpy1
+                  (i32.add (i32.add (local.get $A) (i32.mul (local.get $i) (local.get $stride))) (i32.shl (local.get $c) (i32.const 3)))
+                  (i32.add (local.get $rowJ) (i32.shl (local.get $c) (i32.const 3)))
+                  (f64.load (i32.add (local.get $rowJ) (i32.shl (local.get $i) (i32.const 3))))
+                  (i32.sub (local.get $d) (local.get $c)))
+                (local.set $i (i32.add (local.get $i) (i32.const 1)))
+                (br $inner)))
+            (local.set $j (i32.add (local.get $j) (i32.const 1)))
+            (br $pivots)))
+        ;; the trailing rows: all four pivots at once (a block of fewer than four is the last)
+        (local.set $rowJ (i32.add (local.get $A) (i32.mul (local.get $jb) (local.get $stride))))
+        (local.set $i (local.get $je))
+        (block $trail_done
+          (loop $trail
+            (br_if $trail_done (i32.ge_u (local.get $i) (local.get $d)))
+            (local.set $c (i32.and (local.get $i) (i32.const -2)))
+            (local.set $m (i32.shl (local.get $c) (i32.const 3)))
+            (local.set $rowI (i32.shl (local.get $i) (i32.const 3)))
+            (call $axpy4
+              (i32.add (i32.add (local.get $A) (i32.mul (local.get $i) (local.get $stride))) (local.get $m))
+              (i32.add (local.get $rowJ) (local.get $m))
+              (i32.add (i32.add (local.get $rowJ) (local.get $stride)) (local.get $m))
+              (i32.add (i32.add (local.get $rowJ) (i32.shl (local.get $stride) (i32.const 1))) (local.get $m))
+              (i32.add (i32.add (local.get $rowJ) (i32.mul (local.get $stride) (i32.const 3))) (local.get $m))
+              (f64.load (i32.add (local.get $rowJ) (local.get $rowI)))
+              (f64.load (i32.add (i32.add (local.get $rowJ) (local.get $stride)) (local.get $rowI)))
+              (f64.load (i32.add (i32.add (local.get $rowJ) (i32.shl (local.get $stride) (i32.const 1))) (local.get $rowI)))
+              (f64.load (i32.add (i32.add (local.get $rowJ) (i32.mul (local.get $stride) (i32.const 3))) (local.get $rowI)))
+              (i32.sub (local.get $d) (local.get $c)))
+            (local.set $i (i32.add (local.get $i) (i32.const 1)))
+            (br $trail)))
+        (local.set $jb (local.get $je))
+        (br $blocks)))
+    ;; U = R^-1 by back substitution, last row first: U[i, :] = (e_i - sum_{m>i} R[i, m] U[m, :]) / R[i, i]
+    (local.set $i (local.get $d))
     (block $u_done
       (loop $urows
-        (br_if $u_done (i32.ge_u (local.get $j) (local.get $d)))
-        (local.set $rowJ (i32.mul (local.get $j) (local.get $stride)))
-        (local.set $i (local.get $j))
-        (block $ucols_done
-          (loop $ucols
-            (br_if $ucols_done (i32.ge_u (local.get $i) (local.get $d)))
-            (local.set $rowI (i32.mul (local.get $i) (local.get $stride)))
-            (local.set $s (call $dot
-              (i32.add (local.get $L) (i32.add (local.get $rowI) (i32.shl (local.get $j) (i32.const 3))))
-              (i32.add (local.get $U) (i32.add (local.get $rowJ) (i32.shl (local.get $j) (i32.const 3))))
-              (i32.sub (local.get $i) (local.get $j))))
-            (f64.store (i32.add (local.get $U) (i32.add (local.get $rowJ) (i32.shl (local.get $i) (i32.const 3))))
-              (f64.div
-                (f64.sub (select (f64.const 1) (f64.const 0) (i32.eq (local.get $i) (local.get $j))) (local.get $s))
-                (f64.load (i32.add (local.get $L) (i32.add (local.get $rowI) (i32.shl (local.get $i) (i32.const 3)))))))
-            (local.set $i (i32.add (local.get $i) (i32.const 1)))
-            (br $ucols)))
-        (local.set $j (i32.add (local.get $j) (i32.const 1)))
+        (br_if $u_done (i32.eqz (local.get $i)))
+        (local.set $i (i32.sub (local.get $i) (i32.const 1)))
+        (local.set $rowI (i32.add (local.get $U) (i32.mul (local.get $i) (local.get $stride))))
+        (local.set $rowJ (i32.add (local.get $A) (i32.mul (local.get $i) (local.get $stride)))) ;; row i of R
+        (memory.fill (local.get $rowI) (i32.const 0) (local.get $stride))
+        (f64.store (i32.add (local.get $rowI) (i32.shl (local.get $i) (i32.const 3))) (f64.const 1))
+        (local.set $m (i32.add (local.get $i) (i32.const 1)))
+        (block $four_done
+          (loop $fours
+            (br_if $four_done (i32.gt_u (i32.add (local.get $m) (i32.const 4)) (local.get $d)))
+            (local.set $c (i32.shl (i32.and (local.get $m) (i32.const -2)) (i32.const 3)))
+            (local.set $jb (i32.add (i32.add (local.get $U) (i32.mul (local.get $m) (local.get $stride))) (local.get $c)))
+            (local.set $je (i32.add (local.get $rowJ) (i32.shl (local.get $m) (i32.const 3))))
+            (call $axpy4
+              (i32.add (local.get $rowI) (local.get $c))
+              (local.get $jb)
+              (i32.add (local.get $jb) (local.get $stride))
+              (i32.add (local.get $jb) (i32.shl (local.get $stride) (i32.const 1)))
+              (i32.add (local.get $jb) (i32.mul (local.get $stride) (i32.const 3)))
+              (f64.load (local.get $je))
+              (f64.load offset=8 (local.get $je))
+              (f64.load offset=16 (local.get $je))
+              (f64.load offset=24 (local.get $je))
+              (i32.sub (local.get $d) (i32.and (local.get $m) (i32.const -2))))
+            (local.set $m (i32.add (local.get $m) (i32.const 4)))
+            (br $fours)))
+        (block $one_done
+          (loop $ones
+            (br_if $one_done (i32.ge_u (local.get $m) (local.get $d)))
+            (local.set $c (i32.shl (i32.and (local.get $m) (i32.const -2)) (i32.const 3)))
+            (call $axpy1
+              (i32.add (local.get $rowI) (local.get $c))
+              (i32.add (i32.add (local.get $U) (i32.mul (local.get $m) (local.get $stride))) (local.get $c))
+              (f64.load (i32.add (local.get $rowJ) (i32.shl (local.get $m) (i32.const 3))))
+              (i32.sub (local.get $d) (i32.and (local.get $m) (i32.const -2))))
+            (local.set $m (i32.add (local.get $m) (i32.const 1)))
+            (br $ones)))
+        ;; row i (columns i..d) times 1 / R[i, i]
+        (local.set $p (f64.div (f64.const 1) (f64.load (i32.add (local.get $rowJ) (i32.shl (local.get $i) (i32.const 3))))))
+        (local.set $c (local.get $i))
+        (block $div_done
+          (loop $div
+            (br_if $div_done (i32.ge_u (local.get $c) (local.get $d)))
+            (f64.store (i32.add (local.get $rowI) (i32.shl (local.get $c) (i32.const 3)))
+              (f64.mul (f64.load (i32.add (local.get $rowI) (i32.shl (local.get $c) (i32.const 3)))) (local.get $p)))
+            (local.set $c (i32.add (local.get $c) (i32.const 1)))
+            (br $div)))
         (br $urows)))
     (i32.const 1))
 
