@@ -7,6 +7,9 @@
 //     (simulated on the worker pool beside the unit: the cost any other corpus shape pays once);
 //  2. throughput over >= 32 units on 1 worker and on `cores` workers (one onnxruntime thread
 //     each), with the time per statistic, and the projection for the published 16,640 units.
+//     The one-core rate is the 1-worker run in a child pinned to one CPU (`taskset -c 0`): an
+//     unpinned process with one worker still spreads V8's garbage collection and compilation
+//     threads over the other cores (~1.3 cores busy), which is not a one-core rate.
 // Environment: ANALYZE_BENCH_UNITS (default 32), ANALYZE_BENCH_REPS (default 3).
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -22,6 +25,8 @@ import { float32ToHalf, halfToFloat32, writeNpz } from '../dist/npz/index.js';
 
 const N = 4096, D = 128, K_MAX = 10, CORPUS_UNITS = 16640, GROUP = 4, T_SUB = N / GROUP;
 const POC = fileURLToPath(new URL('../bin/poc.js', import.meta.url));
+/** `poc analyze`'s unit settings, one onnxruntime thread per unit */
+const UNIT_SETTINGS = { kMax: K_MAX, covariance: 'full', holdout: 0.2, alpha: 0.05, seed: 0, kernelThreads: 1 };
 
 /** A planted overlapping 5-component mixture with anisotropic components, 4 strata (q heads) of 1024 rows. */
 function plantedUnit(seed) {
@@ -120,6 +125,23 @@ async function throughput(workers, units, settings) {
   return { wall, perUnit: wall / units.length, cpuPerUnit, by, unitSeconds, bestK: results.map((r) => r.bestK), threads: Math.max(1, pool.threads) };
 }
 
+/** The bench's `count` units (the same in every process: seeds 10, 11, ...). */
+function plantedUnits(count) {
+  return Array.from({ length: count }, (_, i) => plantedUnit(10 + i));
+}
+
+/** The 1-worker throughput in a child pinned to CPU 0, or undefined without taskset. */
+function oneCoreThroughput(count) {
+  const p = spawnSync('taskset', ['-c', '0', process.execPath, fileURLToPath(import.meta.url), ONE_CORE_FLAG, String(count)], { encoding: 'utf8', maxBuffer: 1 << 24 });
+  if (p.error || p.status !== 0) {
+    console.log(`  (no one-core run: ${p.error ? p.error.message : p.stderr.trim().split('\n').pop()})`);
+    return undefined;
+  }
+  return JSON.parse(p.stdout.trim().split('\n').pop());
+}
+
+const ONE_CORE_FLAG = '--one-core-throughput';
+
 function copy(X) {
   return { data: X.data.slice(), rows: X.rows, cols: X.cols };
 }
@@ -128,7 +150,7 @@ export async function run() {
   const cores = os.availableParallelism?.() ?? os.cpus().length;
   const count = Math.max(Number(process.env.ANALYZE_BENCH_UNITS ?? 32), 2 * cores);
   const reps = Number(process.env.ANALYZE_BENCH_REPS ?? 3);
-  const settings = { kMax: K_MAX, covariance: 'full', holdout: 0.2, alpha: 0.05, seed: 0, kernelThreads: 1 };
+  const settings = UNIT_SETTINGS;
   console.log(`data: planted overlapping 5-mixture units, ${N} x ${D} (4 strata), K 1..${K_MAX} full; load average at start ${os.loadavg().map((v) => v.toFixed(1)).join(' ')}`);
 
   // 1. one-unit corpus, whole process, cold and warm cache, alternating with scikit-learn
@@ -173,25 +195,37 @@ export async function run() {
   }
 
   // 2. throughput over `count` units on 1 worker and on `cores` workers, same units
-  const units = Array.from({ length: count }, (_, i) => plantedUnit(10 + i));
+  const units = plantedUnits(count);
   const runs = [];
+  const report = (label, t) => {
+    const total = Object.values(t.by).reduce((s, v) => s + v, 0);
+    const parts = Object.entries(t.by).sort((a, b) => b[1] - a[1]).map(([k, v]) => `${k} ${(v / count).toFixed(3)}`).join(', ');
+    console.log(`${count} units on ${label} x 1 onnxruntime thread: wall ${t.wall.toFixed(1)} s = ${t.perUnit.toFixed(3)} s/unit, CPU ${t.cpuPerUnit.toFixed(3)} s/unit; ` +
+      `inside a unit (s, mean): ${parts}; outside the sweep ${((total - (t.by.sweep ?? 0)) / count).toFixed(3)}`);
+  };
+  const pinned = cores > 1 ? oneCoreThroughput(count) : undefined;
+  if (pinned) report('1 worker pinned to one CPU (taskset -c 0)', pinned);
   for (const workers of cores > 1 ? [1, cores] : [1]) {
     const t = await throughput(workers, units, settings);
     runs.push(t);
-    const total = Object.values(t.by).reduce((s, v) => s + v, 0);
-    const parts = Object.entries(t.by).sort((a, b) => b[1] - a[1]).map(([k, v]) => `${k} ${(v / count).toFixed(3)}`).join(', ');
-    console.log(`${count} units on ${t.threads} worker(s) x 1 onnxruntime thread: wall ${t.wall.toFixed(1)} s = ${t.perUnit.toFixed(3)} s/unit, CPU ${t.cpuPerUnit.toFixed(3)} s/unit; ` +
-      `inside a unit (s, mean): ${parts}; outside the sweep ${((total - (t.by.sweep ?? 0)) / count).toFixed(3)}`);
+    report(`${t.threads} worker(s)${t.threads === 1 ? ' (unpinned)' : ''}`, t);
   }
-  const one = runs[0];
+  const one = pinned ?? runs[0];
   const many = runs[runs.length - 1];
   if (runs.length > 1) {
     const speedup = one.perUnit / many.perUnit;
-    console.log(`scaling: ${many.threads} workers ${speedup.toFixed(2)}x the 1-worker rate = ${(speedup / many.threads).toFixed(2)} x N (goal >= 0.8)`);
+    console.log(`scaling: ${many.threads} workers ${speedup.toFixed(2)}x the ${pinned ? 'one-core (pinned 1-worker)' : '1-worker'} rate = ${(speedup / many.threads).toFixed(2)} x N (goal >= 0.8); ` +
+      `against the unpinned 1-worker run ${(runs[0].perUnit / many.perUnit).toFixed(2)}x`);
   }
   const hours = (many.perUnit * CORPUS_UNITS) / 3600;
   const cpuHours = (many.cpuPerUnit * CORPUS_UNITS) / many.threads / 3600;
   console.log(`projected corpus (${CORPUS_UNITS} units), ${many.threads} workers: ${hours.toFixed(2)} h at this run's wall rate (this load); ` +
     `${cpuHours.toFixed(2)} h if the ${many.threads} cores were ours alone (CPU seconds per unit / ${many.threads}) (goal <= 4 h); ` +
     `best K of the units: ${[...new Set(many.bestK)].sort().join('/')}`);
+}
+
+// the child of oneCoreThroughput: `node bench-analyze.mjs --one-core-throughput COUNT` -> JSON
+if (process.argv[1] === fileURLToPath(import.meta.url) && process.argv[2] === ONE_CORE_FLAG) {
+  const t = await throughput(1, plantedUnits(Number(process.argv[3])), UNIT_SETTINGS);
+  console.log(JSON.stringify(t));
 }
