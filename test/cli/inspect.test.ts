@@ -53,4 +53,27 @@ describe('poc inspect', () => {
     expect(r.stdout).toContain('corpus file: INVALID');
     expect(r.stdout).toContain('task is "cwe" but the file name says "vt"');
   });
+
+  it('inspects every .npz of a corpus folder in name order, and exits 1 naming how many are invalid', async () => {
+    const sub = await mkdtemp(join(dir, 'folder-'));
+    await writeFixtureCorpus(sub, { niah_single_1: [0, 1] });
+    const r = run(['inspect', sub]);
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stdout.match(/corpus file: valid/g)).toHaveLength(2);
+    expect(r.stdout.indexOf(corpusFileName('niah_single_1', 0))).toBeLessThan(r.stdout.indexOf(corpusFileName('niah_single_1', 1)));
+    const j = JSON.parse(run(['inspect', sub, '--json']).stdout);
+    expect(Array.isArray(j) && j.length).toBe(2);
+    // one file whose task does not match its name: exit 1, one line naming it
+    const arrays = corpusArrays('vt', 2);
+    arrays.task = { dtype: 'unicode', shape: [], data: ['cwe'] };
+    await writeNpz(join(sub, corpusFileName('vt', 2)), arrays);
+    const bad = run(['inspect', sub]);
+    expect(bad.status).toBe(1);
+    expect(bad.stderr.trim().split('\n')).toHaveLength(1);
+    expect(bad.stderr).toContain(corpusFileName('vt', 2));
+    const empty = await mkdtemp(join(dir, 'empty-'));
+    const none = run(['inspect', empty]);
+    expect(none.status).toBe(1);
+    expect(none.stderr.trim()).toBe(`poc: ${empty} is a folder with no .npz files: give a corpus folder or one .npz file`);
+  });
 });
