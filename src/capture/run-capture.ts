@@ -209,7 +209,7 @@ export async function runCapture(opts: CaptureOptions): Promise<CaptureResult> {
         }
         const { buffers } = await session.prefill(ids, positions, (p) => {
           if (opts.signal?.aborted) throw new InterruptedError(INTERRUPTED);
-          progress.update(label, p.tokensDone);
+          progress.update(label, p.tokensDone, p.kLen);
         });
         if (opts.signal?.aborted) throw new InterruptedError(INTERRUPTED);
         const g = session.geometry;

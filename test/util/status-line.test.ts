@@ -92,6 +92,23 @@ describe('capture progress', () => {
     expect(lines[1]).toMatch(/^\[#{20}\] 22\/22 prompts {2}task p21 written {2}\d+ tok\/s {2}ETA 0s$/);
   });
 
+  it('with the prompt length: the prompt\'s percentage and an ETA before the first prompt ends', () => {
+    const log = fakes(false);
+    const p = createCaptureProgress(3, log.stream, log.now);
+    // a quarter of the first prompt in 100 s: 400 s per prompt, 1100 s left of 3 prompts
+    log.advance(100_000);
+    p.update('task p0', 4096, 16384);
+    expect(log.lines()[0]).toMatch(/^\[\.{20}\] 0\/3 prompts {2}task p0 25% {2}\d+ tok\/s {2}ETA 18m20s$/);
+    // after that prompt (400 s in all), the ETA is 2 prompts at 400 s; a skipped prompt leaves it
+    log.advance(300_000);
+    p.promptDone('task p0', 'written', 16384);
+    p.promptDone('task p1', 'skipped', 0);
+    expect(log.lines().at(-1)).toMatch(/1\/3|2\/3/);
+    log.advance(11_000);
+    p.update('task p2', 0, 16384);
+    expect(log.lines().at(-1)).toMatch(/2\/3 prompts {2}task p2 0% {2}\d+ tok\/s {2}ETA 6m51s$/);
+  });
+
   it('on a terminal: redraws every prompt done, and prefill updates at most every 200 ms', () => {
     const tty = fakes(true);
     const p = createCaptureProgress(2, tty.stream, tty.now);
