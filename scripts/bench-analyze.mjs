@@ -6,7 +6,9 @@
 //     ships with the package), warm, and cold with --alpha 0.01, whose table is not shipped
 //     (simulated on the worker pool beside the unit: the cost any other corpus shape pays once);
 //  2. throughput over >= 32 units on 1 worker and on `cores` workers (one onnxruntime thread
-//     each), with the time per statistic, and the projection for the published 16,640 units.
+//     each), with the time per statistic, and the projection for the published 16,640 units,
+//     for overlapping units (best K 1-2, few EM iterations) and separated ones (best K 4-5, as
+//     the demo corpus's median K* of 5; bench gmm's data).
 //     The one-core rate is the 1-worker run in a child pinned to one CPU (`taskset -c 0`): an
 //     unpinned process with one worker still spreads V8's garbage collection and compilation
 //     threads over the other cores (~1.3 cores busy), which is not a one-core rate.
@@ -22,6 +24,7 @@ import { takeRows } from '../dist/analyze/unit.js';
 import { seedFrom, createRng } from '../dist/util/rng.js';
 import { corpusFileName, writeCorpusMeta } from '../dist/corpus/index.js';
 import { float32ToHalf, halfToFloat32, writeNpz } from '../dist/npz/index.js';
+import { plantedMixture, sampleGmm } from '../dist/stats/gmm-sample.js';
 
 const N = 4096, D = 128, K_MAX = 10, CORPUS_UNITS = 16640, GROUP = 4, T_SUB = N / GROUP;
 const POC = fileURLToPath(new URL('../bin/poc.js', import.meta.url));
@@ -125,14 +128,29 @@ async function throughput(workers, units, settings) {
   return { wall, perUnit: wall / units.length, cpuPerUnit, by, unitSeconds, bestK: results.map((r) => r.bestK), threads: Math.max(1, pool.threads) };
 }
 
-/** The bench's `count` units (the same in every process: seeds 10, 11, ...). */
-function plantedUnits(count) {
-  return Array.from({ length: count }, (_, i) => plantedUnit(10 + i));
+/**
+ * A planted well-separated 5-component mixture (bench gmm's data: separation 4, anisotropy 0.7,
+ * unequal weights), rows in random order over 4 strata. Its sweep runs more EM iterations than
+ * the overlapping units' (best K 4-5 rather than 1-2), as the demo corpus's units do (median K* 5).
+ */
+function separatedUnit(seed) {
+  const truth = plantedMixture({ k: 5, d: D, separation: 4, anisotropy: 0.7, weights: [3, 2, 2, 1.5, 1], seed });
+  const { X } = sampleGmm(truth, N, seed + 1, 'float32');
+  const rounded = halfToFloat32(float32ToHalf(X.data));
+  const strata = Int32Array.from({ length: N }, (_, i) => Math.floor(i / T_SUB));
+  return { X: { data: rounded, rows: N, cols: D }, strata };
+}
+
+const UNIT_KINDS = { overlapping: plantedUnit, separated: separatedUnit };
+
+/** The bench's `count` units of one kind (the same in every process: seeds 10, 11, ...). */
+function plantedUnits(count, kind = 'overlapping') {
+  return Array.from({ length: count }, (_, i) => UNIT_KINDS[kind](10 + i));
 }
 
 /** The 1-worker throughput in a child pinned to CPU 0, or undefined without taskset. */
-function oneCoreThroughput(count) {
-  const p = spawnSync('taskset', ['-c', '0', process.execPath, fileURLToPath(import.meta.url), ONE_CORE_FLAG, String(count)], { encoding: 'utf8', maxBuffer: 1 << 24 });
+function oneCoreThroughput(count, kind) {
+  const p = spawnSync('taskset', ['-c', '0', process.execPath, fileURLToPath(import.meta.url), ONE_CORE_FLAG, String(count), kind], { encoding: 'utf8', maxBuffer: 1 << 24 });
   if (p.error || p.status !== 0) {
     console.log(`  (no one-core run: ${p.error ? p.error.message : p.stderr.trim().split('\n').pop()})`);
     return undefined;
@@ -194,8 +212,14 @@ export async function run() {
     rmSync(dir, { recursive: true, force: true });
   }
 
-  // 2. throughput over `count` units on 1 worker and on `cores` workers, same units
-  const units = plantedUnits(count);
+  // 2. throughput over `count` units on 1 worker and on `cores` workers, same units, for each
+  //    kind of unit: the overlapping ones converge in few EM iterations, the separated ones in more
+  for (const kind of Object.keys(UNIT_KINDS)) await throughputOfKind(kind, count, cores, settings);
+}
+
+async function throughputOfKind(kind, count, cores, settings) {
+  console.log(`\n${kind} units (${kind === 'overlapping' ? "part 1's data" : "bench gmm's data: separation 4"}):`);
+  const units = plantedUnits(count, kind);
   const runs = [];
   const report = (label, t) => {
     const total = Object.values(t.by).reduce((s, v) => s + v, 0);
@@ -203,7 +227,7 @@ export async function run() {
     console.log(`${count} units on ${label} x 1 onnxruntime thread: wall ${t.wall.toFixed(1)} s = ${t.perUnit.toFixed(3)} s/unit, CPU ${t.cpuPerUnit.toFixed(3)} s/unit; ` +
       `inside a unit (s, mean): ${parts}; outside the sweep ${((total - (t.by.sweep ?? 0)) / count).toFixed(3)}`);
   };
-  const pinned = cores > 1 ? oneCoreThroughput(count) : undefined;
+  const pinned = cores > 1 ? oneCoreThroughput(count, kind) : undefined;
   if (pinned) report('1 worker pinned to one CPU (taskset -c 0)', pinned);
   for (const workers of cores > 1 ? [1, cores] : [1]) {
     const t = await throughput(workers, units, settings);
@@ -219,13 +243,13 @@ export async function run() {
   }
   const hours = (many.perUnit * CORPUS_UNITS) / 3600;
   const cpuHours = (many.cpuPerUnit * CORPUS_UNITS) / many.threads / 3600;
-  console.log(`projected corpus (${CORPUS_UNITS} units), ${many.threads} workers: ${hours.toFixed(2)} h at this run's wall rate (this load); ` +
+  console.log(`projected corpus (${CORPUS_UNITS} units of this kind), ${many.threads} workers: ${hours.toFixed(2)} h at this run's wall rate (this load); ` +
     `${cpuHours.toFixed(2)} h if the ${many.threads} cores were ours alone (CPU seconds per unit / ${many.threads}) (goal <= 4 h); ` +
     `best K of the units: ${[...new Set(many.bestK)].sort().join('/')}`);
 }
 
-// the child of oneCoreThroughput: `node bench-analyze.mjs --one-core-throughput COUNT` -> JSON
+// the child of oneCoreThroughput: `node bench-analyze.mjs --one-core-throughput COUNT KIND` -> JSON
 if (process.argv[1] === fileURLToPath(import.meta.url) && process.argv[2] === ONE_CORE_FLAG) {
-  const t = await throughput(1, plantedUnits(Number(process.argv[3])), UNIT_SETTINGS);
+  const t = await throughput(1, plantedUnits(Number(process.argv[3]), process.argv[4]), UNIT_SETTINGS);
   console.log(JSON.stringify(t));
 }
