@@ -17,7 +17,7 @@ import { appendFileSync, existsSync, mkdirSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { makeTinyModel } from '../dist/model/tiny/make-tiny-model.js';
+import { makeTinyModel, TINY_DEFAULTS } from '../dist/model/tiny/make-tiny-model.js';
 import { findOnnxFile, readModelProto } from '../dist/model/graph/capture-graph.js';
 import { ensureSliceGraphs } from '../dist/model/graph/layer-graphs.js';
 import { availableMemoryBytes, weightBytes } from '../dist/model/runtime/weight-bytes.js';
@@ -80,7 +80,8 @@ async function modelFor(root, depth) {
   const dir = join(root, `L${depth}`);
   if (!existsSync(join(dir, 'config.json'))) {
     console.error(`building the ${depth}-layer Llama-3.1-8B-shape model in ${dir} …`);
-    await makeTinyModel({ preset: 'llama-3.1-8b', layers: depth, out: dir });
+    // float16 as `poc make-tiny-model --preset` writes it (the library's default dtype is float32)
+    await makeTinyModel({ ...TINY_DEFAULTS, dtype: 'float16', preset: 'llama-3.1-8b', layers: depth, out: dir });
   }
   return dir;
 }
