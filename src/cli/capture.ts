@@ -55,11 +55,11 @@ export function registerCapture(program: Command): void {
     .option('--max-length <n>', 'truncate prompts to this many tokens', intArg(1), 16384)
     .option('--n-sink <n>', 'leading tokens never sampled (attention sink)', intArg(0), 16)
     .option('--t-sub <n>', 'positions sampled per prompt', intArg(1), 1024)
-    .option('--chunk <n>', `prefill chunk length in tokens (default ${DEFAULT_CHUNK}); 0 = ${PREFILL_MODE_DEFS['one-pass'].help}`, intArg(0))
+    .option('--chunk <n>', `prefill chunk length in tokens (default ${DEFAULT_CHUNK}; stream: chunks whose attention scores take <= 64 MiB); 0 = ${PREFILL_MODE_DEFS['one-pass'].help}`, intArg(0))
     .option(
       '--prefill <mode>',
       `${prefillModesHelp()}. ` +
-        'All give the same rows up to float rounding. Default: layers, or stream when the weights would not fit (host memory on the CPU, free device memory on CUDA; one line says so)',
+        'All give the same rows up to float rounding. Default on the CPU: stream for float32 exports whose layers hold >= 32 MiB of weights (there it costs no more than layers, at a fraction of the memory) and for any model whose weights would not fit host memory (one line says so), else layers; on CUDA: layers, or stream when the weights would not fit the free device memory (one line says so)',
       choiceArg(PREFILL_MODES),
     )
     .option('--seed <n>', 'position-sampling seed (combined with task and prompt_idx)', intArg(0), 0)

@@ -3,6 +3,7 @@ import { findOnnxFile, readModelProto } from '../../model/graph/capture-graph.js
 import { cudaProviderInstalled } from '../../model/runtime/providers.js';
 import type { EpChoice } from '../../model/runtime/session.js';
 import { availableMemoryBytes, weightBytes } from '../../model/runtime/weight-bytes.js';
+import { geometryOf, readModelConfig, type LlamaConfig } from '../../model/config.js';
 import { CAPTURE_MALLOC_ENV } from '../../util/malloc-env.js';
 import type { PrefillMode } from './index.js';
 
@@ -26,17 +27,33 @@ export interface ChoiceEnv {
 const gib = (b: number) => `${(b / 2 ** 30).toFixed(1)} GiB`;
 
 /**
+ * Projection bytes per decoder layer (float32) from which `stream` is the CPU default for a
+ * float32 export. A layer's new session per prompt (graph, weights from the page cache, arena) is
+ * a fixed cost that a large layer's compute hides: on the 8-layer hidden-1024 float32 bench model
+ * (45 MB a layer) stream ran at 0.99x the tokens/s of `layers` (median of 3) at a third of its
+ * peak RSS, and at Llama-3.1-8B's shape in float32 (4 layers, 4,096 tokens, one run) 63 CPU s against 79; on
+ * the tiny test model (0.2 MB a layer) it cost 14-20 % more CPU time and saved nothing. Float16
+ * GEMM weights are another matter: each new session casts them to float32 again, and at the 8B
+ * shape in float16 stream cost +60 % CPU time at 4,096 tokens (docs/FACTS.md), so those exports
+ * keep `layers` while they fit.
+ */
+export const STREAM_DEFAULT_LAYER_BYTES = 32 * 2 ** 20;
+
+/**
  * The prefill mode of a capture when `--prefill` was not given (`asked` undefined):
- *  - on the CPU, under the opt-in malloc settings (POC_MALLOC_TUNE=1), `stream`: one layer's
- *    weights at a time, at 3-5 % more CPU time than `layers` on the bench model (docs/FACTS.md);
- *  - otherwise `layers`, unless the model's weights would not fit the memory there is: the
- *    CPU provider's resident bytes (float16 GEMM weights become float32) against MemAvailable,
- *    or the stored bytes against the CUDA device's free memory; then `stream`, said in one line.
+ *  - on the CPU, `stream` (one layer's weights at a time) when the model's weights would not
+ *    fit MemAvailable (the CPU provider's resident bytes: float16 GEMM weights become float32),
+ *    said in one line; silently for a float32 export whose layers are large enough that
+ *    streaming costs no more than `layers` (STREAM_DEFAULT_LAYER_BYTES), or under the opt-in
+ *    malloc settings (POC_MALLOC_TUNE=1); else `layers`;
+ *  - on CUDA, `layers` unless the stored weights exceed the device's free memory, then
+ *    `stream`, said in one line: there a new session per layer and prompt uploads that
+ *    layer's weights again, a cost not measured here against a GPU's prefill speed.
  * A mode given on the command line is always kept.
  */
 export function choosePrefillMode(
   asked: PrefillMode | undefined,
-  weights: { stored: number; cpuResident: number },
+  weights: { stored: number; cpuResident: number; layerCpuBytes: number },
   ep: EpChoice,
   env: ChoiceEnv,
 ): PrefillChoice {
@@ -48,6 +65,9 @@ export function choosePrefillMode(
     if (weights.cpuResident > env.availableBytes) {
       return { mode: 'stream', note: `note: the model's weights take about ${gib(weights.cpuResident)} in onnxruntime's CPU provider and ${gib(env.availableBytes)} is available: prefilling one layer at a time (--prefill stream)` };
     }
+    // cpuResident above stored: float16 GEMM weights, cast again by every new session
+    const castsWeights = weights.cpuResident > weights.stored;
+    if (!castsWeights && weights.layerCpuBytes >= STREAM_DEFAULT_LAYER_BYTES) return { mode: 'stream' };
     return { mode: 'layers' };
   }
   if (env.cudaFreeBytes !== undefined && weights.stored > env.cudaFreeBytes) {
@@ -60,13 +80,25 @@ export function choosePrefillMode(
 export async function choosePrefillForModel(asked: PrefillMode | undefined, modelDir: string, ep: EpChoice): Promise<PrefillChoice> {
   if (asked) return { mode: asked };
   const { model } = await readModelProto(await findOnnxFile(modelDir));
+  const layerCpuBytes = layerGemmCpuBytes(await readModelConfig(modelDir));
   const cudaInstalled = cudaProviderInstalled();
-  return choosePrefillMode(asked, weightBytes(model), ep, {
+  return choosePrefillMode(asked, { ...weightBytes(model), layerCpuBytes }, ep, {
     availableBytes: availableMemoryBytes(),
     cudaFreeBytes: ep !== 'cpu' && cudaInstalled ? cudaFreeBytes() : undefined,
     cudaInstalled,
     mallocTuned: Object.entries(CAPTURE_MALLOC_ENV).every(([k, v]) => process.env[k] === v),
   });
+}
+
+/**
+ * What one decoder layer's projections take in the CPU provider (float32, whatever the stored
+ * type): q, k, v, o and the MLP's three matrices. The embedding and lm_head are left out, so a
+ * small model with a large vocabulary is not mistaken for one with large layers.
+ */
+export function layerGemmCpuBytes(cfg: LlamaConfig): number {
+  const g = geometryOf(cfg);
+  const h = g.hiddenSize;
+  return 4 * (2 * h * g.nHeads * g.headDim + 2 * h * g.nKvHeads * g.headDim + 3 * h * cfg.intermediate_size);
 }
 
 /** Free memory of CUDA device 0 by nvidia-smi (the Node binding cannot ask), or undefined. */
