@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { choleskyWasm, ridgelineWasm } from '../../src/stats/wasm/linalg.js';
+import { choleskyWasm, matVecWasm, ridgelineWasm } from '../../src/stats/wasm/linalg.js';
 import { backSolve, forwardSolve } from '../../src/stats/small-linalg.js';
 import { createRng } from '../../src/util/rng.js';
 
@@ -82,6 +82,18 @@ describe('WebAssembly Cholesky (rows two at a time)', () => {
     expect(choleskyWasm(Float64Array.from([1, 0, 0, 0, 1, 0, 0, 0, -1]), 3)).toBeNull();
     expect(choleskyWasm(Float64Array.from([1, 0, 0, 0, 0, 1, 0, 0, 0, 0, NaN, 0, 0, 0, 0, 1]), 4)).toBeNull();
     expect(Array.from(choleskyWasm(Float64Array.from([4, 0, 0, 0, 9, 0, 0, 0, 16]), 3)!)).toEqual([2, 0, 0, 0, 3, 0, 0, 0, 4]);
+  });
+});
+
+describe('WebAssembly matrix-vector product (rows two at a time)', () => {
+  it('has the bits of one four-lane dot product per row at odd and even d', () => {
+    for (const d of [1, 2, 3, 7, 16, 33, 128]) {
+      const rng = createRng(500 + d);
+      const A = Float64Array.from({ length: d * d }, () => rng.normal());
+      const x = Float64Array.from({ length: d }, () => rng.normal());
+      const want = Float64Array.from({ length: d }, (_, i) => dotLanes(A, i * d, x, 0, d));
+      expect(sameBits(matVecWasm(A, d)(x, new Float64Array(d)), want)).toBe(true);
+    }
   });
 });
 

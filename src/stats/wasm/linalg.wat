@@ -476,19 +476,29 @@
         (br $urows)))
     (i32.const 1))
 
-  ;; y = A x for a d x d row-major A (the power iterations of the PIT test's principal axes)
+;; y = A x for a d x d row-major A (the power iterations of the PIT test's principal axes),
+  ;; two rows per call of $dot2 (each y[i] has the bits of $dot(A_i, x))
   (func (export "matvec") (param $d i32) (param $A i32) (param $x i32) (param $y i32)
-    (local $i i32) (local $stride i32)
+    (local $i i32) (local $stride i32) (local $row i32) (local $out i32) (local $s f64) (local $t f64)
     (local.set $stride (i32.shl (local.get $d) (i32.const 3)))
     (block $done
       (loop $rows
-        (br_if $done (i32.ge_u (local.get $i) (local.get $d)))
+        (br_if $done (i32.ge_u (i32.add (local.get $i) (i32.const 1)) (local.get $d)))
+        (local.set $row (i32.add (local.get $A) (i32.mul (local.get $i) (local.get $stride))))
+        (local.set $out (i32.add (local.get $y) (i32.shl (local.get $i) (i32.const 3))))
+        (call $dot2 (local.get $row) (i32.add (local.get $row) (local.get $stride)) (local.get $x) (local.get $d))
+        (local.set $t)
+        (local.set $s)
+        (f64.store (local.get $out) (local.get $s))
+        (f64.store offset=8 (local.get $out) (local.get $t))
+        (local.set $i (i32.add (local.get $i) (i32.const 2)))
+        (br $rows)))
+    (if (i32.lt_u (local.get $i) (local.get $d))
+      (then
         (f64.store (i32.add (local.get $y) (i32.shl (local.get $i) (i32.const 3)))
-          (call $dot (i32.add (local.get $A) (i32.mul (local.get $i) (local.get $stride))) (local.get $x) (local.get $d)))
-        (local.set $i (i32.add (local.get $i) (i32.const 1)))
-        (br $rows))))
+          (call $dot (i32.add (local.get $A) (i32.mul (local.get $i) (local.get $stride))) (local.get $x) (local.get $d))))))
 
-  ;; C = A B for m x m row-major A and C, with B given transposed (Bt): every entry one dot
+    ;; C = A B for m x m row-major A and C, with B given transposed (Bt): every entry one dot
   ;; product along rows (the matrix powers of the exact Kolmogorov distribution)
   (func (export "matmul_bt") (param $m i32) (param $A i32) (param $Bt i32) (param $C i32)
     (local $i i32) (local $j i32) (local $stride i32) (local $rowA i32) (local $out i32)
