@@ -176,16 +176,36 @@ export function mixturePit(params: GmmParams, X: Matrix, u: Float64Array): Float
     sds[c] = Math.sqrt(projectedVariance(params, c, u));
   }
   const out = new Float64Array(X.rows);
-  for (let i = 0; i < X.rows; i++) {
-    let t = 0;
-    for (let j = 0; j < d; j++) t += u[j]! * X.data[i * d + j]!;
+  const x = X.data, n = X.rows;
+  const cdf = (i: number, t: number): void => {
     let F = 0;
     for (let c = 0; c < k; c++) F += params.weights[c]! * normalCdf((t - centres[c]!) / sds[c]!);
     out[i] = F;
+  };
+  // four rows per pass share the loads of u; each projection still sums u_j x_ij from 0 in
+  // increasing j, so every value has the bits of one row at a time
+  let i = 0;
+  for (; i + 4 <= n; i += 4) {
+    const r0 = i * d, r1 = r0 + d, r2 = r1 + d, r3 = r2 + d;
+    let t0 = 0, t1 = 0, t2 = 0, t3 = 0;
+    for (let j = 0; j < d; j++) {
+      const uj = u[j]!;
+      t0 += uj * x[r0 + j]!;
+      t1 += uj * x[r1 + j]!;
+      t2 += uj * x[r2 + j]!;
+      t3 += uj * x[r3 + j]!;
+    }
+    cdf(i, t0); cdf(i + 1, t1); cdf(i + 2, t2); cdf(i + 3, t3);
+  }
+  for (; i < n; i++) {
+    let t = 0;
+    for (let j = 0; j < d; j++) t += u[j]! * x[i * d + j]!;
+    cdf(i, t);
   }
   return out;
 }
 
+/** u' Sigma_c u, as sum_a u_a (sum_b Sigma_ab u_b) with both sums in increasing index from 0. */
 function projectedVariance(params: GmmParams, c: number, u: Float64Array): number {
   const d = params.d;
   let v = 0;
@@ -193,10 +213,27 @@ function projectedVariance(params: GmmParams, c: number, u: Float64Array): numbe
     for (let j = 0; j < d; j++) v += u[j]! * u[j]! * params.covariances[c * d + j]!;
     return v;
   }
-  const base = c * d * d;
-  for (let a = 0; a < d; a++) {
+  const cov = params.covariances, base = c * d * d;
+  // four rows of Sigma per pass share the loads of u (each row sum and v's order unchanged)
+  let a = 0;
+  for (; a + 4 <= d; a += 4) {
+    const o0 = base + a * d, o1 = o0 + d, o2 = o1 + d, o3 = o2 + d;
+    let s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+    for (let b = 0; b < d; b++) {
+      const ub = u[b]!;
+      s0 += cov[o0 + b]! * ub;
+      s1 += cov[o1 + b]! * ub;
+      s2 += cov[o2 + b]! * ub;
+      s3 += cov[o3 + b]! * ub;
+    }
+    v += u[a]! * s0;
+    v += u[a + 1]! * s1;
+    v += u[a + 2]! * s2;
+    v += u[a + 3]! * s3;
+  }
+  for (; a < d; a++) {
     let row = 0;
-    for (let b = 0; b < d; b++) row += params.covariances[base + a * d + b]! * u[b]!;
+    for (let b = 0; b < d; b++) row += cov[base + a * d + b]! * u[b]!;
     v += u[a]! * row;
   }
   return v;

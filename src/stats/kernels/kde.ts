@@ -61,6 +61,12 @@ function session(d: number, cross: ElemType | 'gram', opts: KernelOptions): Prom
       interOpNumThreads: 1,
       executionProviders: providers,
       graphOptimizationLevel: 'all',
+      // no memory pattern: with one, a unit's second run of this graph (819 x 3277, one
+      // core) took 100-200 ms against ~9 ms for the runs after it, the first use of the one
+      // block planned for the run's intermediates (the [m, n] exponents, ~10 MB; page faults);
+      // without, the second run took ~30 ms and later ones the same ~9 ms (bench analyze,
+      // separated units). Memory planning changes no arithmetic.
+      enableMemPattern: false,
       logSeverityLevel: 3,
       extra: { session: { intra_op: { allow_spinning: spinning ? '1' : '0' } } },
     });

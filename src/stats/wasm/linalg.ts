@@ -23,6 +23,7 @@ interface LinalgExports {
   matvec(d: number, a: number, x: number, y: number): void;
   cholesky_lower(d: number, a: number, l: number): number;
   matmul_bt(m: number, a: number, bt: number, c: number): void;
+  ridge_point(d: number, a: number, b: number): number;
 }
 
 let instance: LinalgExports | undefined;
@@ -82,6 +83,51 @@ export function choleskyWasm(A: Float64Array, d: number): Float64Array | null {
   const L = new Float64Array(dd);
   for (let i = 0; i < d; i++) L.set(mem.subarray(dd + i * d, dd + i * d + i + 1), i * d);
   return L;
+}
+
+/** One mixture component as the ridgeline needs it (modes.ts). */
+export interface RidgelineComponent {
+  mean: Float64Array;
+  /** Sigma^-1 [d, d] */
+  precision: Float64Array;
+  /** Sigma^-1 mu */
+  precisionMean: Float64Array;
+  /** lower L, L L^T = Sigma (only the lower triangle is read) */
+  cholCov: Float64Array;
+}
+
+/**
+ * Points of the ridgeline of a pair of components in the module (linalg.wat's ridge_point):
+ * `load` copies the pair in, then `point(a)` solves [(1-a) P_A + a P_B] x = (1-a) P_A mu_A + a P_B mu_B
+ * and returns x's squared Mahalanobis distances to A and to B in `out` (false when the matrix
+ * is not positive definite). The arithmetic is modes.ts's JS loops term for term (the same
+ * bits), without their ~2 ns per multiply-add or the 128 KiB copies in and out of a
+ * factorisation per point. Valid until another function of this module runs.
+ */
+export function ridgelineWasm(d: number): { load(A: RidgelineComponent, B: RidgelineComponent): void; point(a: number, out: Float64Array): boolean } {
+  const dd = d * d;
+  const wasm = exportsFor((6 * dd + 11 * d) * 8);
+  return {
+    load(A, B) {
+      const mem = new Float64Array(wasm.memory.buffer, 0, 6 * dd + 11 * d);
+      mem.set(A.precision.subarray(0, dd), 2 * dd);
+      mem.set(B.precision.subarray(0, dd), 3 * dd);
+      mem.set(A.cholCov.subarray(0, dd), 4 * dd);
+      mem.set(B.cholCov.subarray(0, dd), 5 * dd);
+      const v = 6 * dd;
+      mem.set(A.precisionMean.subarray(0, d), v);
+      mem.set(B.precisionMean.subarray(0, d), v + d);
+      mem.set(A.mean.subarray(0, d), v + 2 * d);
+      mem.set(B.mean.subarray(0, d), v + 3 * d);
+    },
+    point(a, out) {
+      if (wasm.ridge_point(d, a, 1 - a) === 0) return false;
+      const q = new Float64Array(wasm.memory.buffer, (6 * dd + 9 * d) * 8, 2);
+      out[0] = q[0]!;
+      out[1] = q[1]!;
+      return true;
+    },
+  };
 }
 
 /** C = A B for m x m row-major matrices (f64x2 SIMD dot products along rows of A and of B^T). */
