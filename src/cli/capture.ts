@@ -59,7 +59,7 @@ export function registerCapture(program: Command): void {
     .option(
       '--prefill <mode>',
       `${prefillModesHelp()}. ` +
-        'All give the same rows up to float rounding. Default on the CPU: stream for float32 exports whose layers hold >= 32 MiB of weights (there it costs no more than layers, at a fraction of the memory) and for any model whose weights would not fit host memory (one line says so), else layers; on CUDA: layers, or stream when the weights would not fit the free device memory (one line says so)',
+        'All give the same rows up to float rounding. Default on the CPU: stream where it costs at most ~10 % more than layers, at a fraction of the memory (layers of >= 32 MiB of weights in float32; in float16 with --max-length >= 16384), and for any model whose weights would not fit host memory (one line says so), else layers; on CUDA: layers, or stream when the weights would not fit the free device memory (one line says so)',
       choiceArg(PREFILL_MODES),
     )
     .option('--seed <n>', 'position-sampling seed (combined with task and prompt_idx)', intArg(0), 0)

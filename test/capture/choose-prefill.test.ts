@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { choosePrefillForModel, choosePrefillMode, layerGemmCpuBytes, STREAM_DEFAULT_LAYER_BYTES } from '../../src/capture/prefill/choose-mode.js';
+import { choosePrefillForModel, choosePrefillMode, layerGemmCpuBytes, STREAM_DEFAULT_LAYER_BYTES, STREAM_FLOAT16_MIN_TOKENS } from '../../src/capture/prefill/choose-mode.js';
 import { presetFiles } from '../../src/model/tiny/presets.js';
 import { CAPTURE_MALLOC_ENV, wantsMallocRelaunch } from '../../src/util/malloc-env.js';
 import { findOnnxFile, readModelProto } from '../../src/model/graph/capture-graph.js';
@@ -32,13 +32,17 @@ describe('choosePrefillMode', () => {
     expect(big.note).not.toContain('\n');
   });
 
-  it('on the CPU, stream silently for a float32 export whose layers are large; layers for small layers or float16 GEMM weights', () => {
+  it('on the CPU, stream silently for large layers in float32, or in float16 at 16K-token prompts; layers otherwise', () => {
     const f32 = { stored: 2 * GiB, cpuResident: 2 * GiB };
     expect(choosePrefillMode(undefined, { ...f32, layerCpuBytes: STREAM_DEFAULT_LAYER_BYTES }, 'cpu', env)).toEqual({ mode: 'stream' });
     expect(choosePrefillMode(undefined, { ...f32, layerCpuBytes: STREAM_DEFAULT_LAYER_BYTES - 1 }, 'cpu', env)).toEqual({ mode: 'layers' });
-    // float16 GEMM weights (resident above stored): every new session would cast them again
+    // float16 GEMM weights (resident above stored): every new session casts them again, which
+    // only prompts of STREAM_FLOAT16_MIN_TOKENS hide
     const f16 = { stored: GiB, cpuResident: 2 * GiB };
     expect(choosePrefillMode(undefined, { ...f16, layerCpuBytes: GiB }, 'cpu', env)).toEqual({ mode: 'layers' });
+    expect(choosePrefillMode(undefined, { ...f16, layerCpuBytes: GiB }, 'cpu', env, STREAM_FLOAT16_MIN_TOKENS - 1)).toEqual({ mode: 'layers' });
+    expect(choosePrefillMode(undefined, { ...f16, layerCpuBytes: GiB }, 'cpu', env, STREAM_FLOAT16_MIN_TOKENS)).toEqual({ mode: 'stream' });
+    expect(choosePrefillMode(undefined, { ...f16, layerCpuBytes: STREAM_DEFAULT_LAYER_BYTES - 1 }, 'cpu', env, STREAM_FLOAT16_MIN_TOKENS)).toEqual({ mode: 'layers' });
     // on CUDA the layer size does not decide: a new session per layer uploads its weights again
     const cuda = { ...env, cudaInstalled: true, cudaFreeBytes: 40 * GiB };
     expect(choosePrefillMode(undefined, { ...f32, layerCpuBytes: GiB }, 'auto', cuda)).toEqual({ mode: 'layers' });
@@ -60,6 +64,7 @@ describe('choosePrefillMode', () => {
     try {
       await makeTinyModel({ ...TINY_DEFAULTS, layers: 2, out: dir });
       expect(await choosePrefillForModel(undefined, dir, 'cpu')).toEqual({ mode: 'layers' });
+      expect(await choosePrefillForModel(undefined, dir, 'cpu', 16384)).toEqual({ mode: 'layers' });
       expect(await choosePrefillForModel('stream', dir, 'cpu')).toEqual({ mode: 'stream' });
     } finally {
       rmSync(dir, { recursive: true, force: true });

@@ -40,12 +40,22 @@ const gib = (b: number) => `${(b / 2 ** 30).toFixed(1)} GiB`;
 export const STREAM_DEFAULT_LAYER_BYTES = 32 * 2 ** 20;
 
 /**
+ * Prompt length (`--max-length`) from which `stream` is the CPU default for an export with
+ * float16 GEMM weights and large layers: the cast each new session repeats is a fixed cost per
+ * layer and prompt, so a long prompt hides it. At Llama-3.1-8B's shape in float16 (2 threads)
+ * stream cost +6.5 % CPU time at 16,384 tokens against `layers` (4 layers: 311 against 292 CPU s,
+ * peak RSS 3.26 against 8.81 GiB), and +24-60 % at 4,096 (docs/FACTS.md).
+ */
+export const STREAM_FLOAT16_MIN_TOKENS = 16384;
+
+/**
  * The prefill mode of a capture when `--prefill` was not given (`asked` undefined):
  *  - on the CPU, `stream` (one layer's weights at a time) when the model's weights would not
  *    fit MemAvailable (the CPU provider's resident bytes: float16 GEMM weights become float32),
- *    said in one line; silently for a float32 export whose layers are large enough that
- *    streaming costs no more than `layers` (STREAM_DEFAULT_LAYER_BYTES), or under the opt-in
- *    malloc settings (POC_MALLOC_TUNE=1); else `layers`;
+ *    said in one line; silently where streaming costs at most ~10 % more than `layers`: layers
+ *    large enough (STREAM_DEFAULT_LAYER_BYTES) in a float32 export, or in a float16 one when
+ *    prompts are long (STREAM_FLOAT16_MIN_TOKENS); or under the opt-in malloc settings
+ *    (POC_MALLOC_TUNE=1); else `layers`;
  *  - on CUDA, `layers` unless the stored weights exceed the device's free memory, then
  *    `stream`, said in one line: there a new session per layer and prompt uploads that
  *    layer's weights again, a cost not measured here against a GPU's prefill speed.
@@ -56,6 +66,8 @@ export function choosePrefillMode(
   weights: { stored: number; cpuResident: number; layerCpuBytes: number },
   ep: EpChoice,
   env: ChoiceEnv,
+  /** the prompts' token budget (--max-length) */
+  promptTokens = 0,
 ): PrefillChoice {
   if (asked) return { mode: asked };
   const onCpu = ep === 'cpu' || (ep === 'auto' && !env.cudaInstalled);
@@ -67,7 +79,8 @@ export function choosePrefillMode(
     }
     // cpuResident above stored: float16 GEMM weights, cast again by every new session
     const castsWeights = weights.cpuResident > weights.stored;
-    if (!castsWeights && weights.layerCpuBytes >= STREAM_DEFAULT_LAYER_BYTES) return { mode: 'stream' };
+    const longEnough = !castsWeights || promptTokens >= STREAM_FLOAT16_MIN_TOKENS;
+    if (longEnough && weights.layerCpuBytes >= STREAM_DEFAULT_LAYER_BYTES) return { mode: 'stream' };
     return { mode: 'layers' };
   }
   if (env.cudaFreeBytes !== undefined && weights.stored > env.cudaFreeBytes) {
@@ -77,7 +90,7 @@ export function choosePrefillMode(
 }
 
 /** The choice for a model folder on this machine. */
-export async function choosePrefillForModel(asked: PrefillMode | undefined, modelDir: string, ep: EpChoice): Promise<PrefillChoice> {
+export async function choosePrefillForModel(asked: PrefillMode | undefined, modelDir: string, ep: EpChoice, promptTokens = 0): Promise<PrefillChoice> {
   if (asked) return { mode: asked };
   const { model } = await readModelProto(await findOnnxFile(modelDir));
   const layerCpuBytes = layerGemmCpuBytes(await readModelConfig(modelDir));
@@ -87,7 +100,7 @@ export async function choosePrefillForModel(asked: PrefillMode | undefined, mode
     cudaFreeBytes: ep !== 'cpu' && cudaInstalled ? cudaFreeBytes() : undefined,
     cudaInstalled,
     mallocTuned: Object.entries(CAPTURE_MALLOC_ENV).every(([k, v]) => process.env[k] === v),
-  });
+  }, promptTokens);
 }
 
 /**

@@ -95,10 +95,10 @@ export function onePassConflict(mode: PrefillMode | undefined, chunk: number | u
  * else the asked one, or the one chosen for this machine with its note (see choosePrefillMode).
  */
 export async function choosePrefill(
-  asked: PrefillMode | undefined, chunk: number, modelDir: string, ep: EpChoice,
+  asked: PrefillMode | undefined, chunk: number, modelDir: string, ep: EpChoice, promptTokens = 0,
 ): Promise<{ mode: PrefillModeName; note?: string }> {
   if (chunk === 0) return { mode: 'one-pass' };
-  return choosePrefillForModel(asked, modelDir, ep);
+  return choosePrefillForModel(asked, modelDir, ep, promptTokens);
 }
 
 /**
