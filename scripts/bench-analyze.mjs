@@ -11,7 +11,8 @@
 //     the demo corpus's median K* of 5; bench gmm's data).
 //     The one-core rate is the 1-worker run in a child pinned to one CPU (`taskset -c 0`): an
 //     unpinned process with one worker still spreads V8's garbage collection and compilation
-//     threads over the other cores (~1.3 cores busy), which is not a one-core rate.
+//     threads over the other cores (~1.3 cores busy), which is not a one-core rate. Every
+//     configuration runs in a fresh child process of its own.
 // Environment: ANALYZE_BENCH_UNITS (default 32), ANALYZE_BENCH_REPS (default 3).
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -148,17 +149,26 @@ function plantedUnits(count, kind = 'overlapping') {
   return Array.from({ length: count }, (_, i) => UNIT_KINDS[kind](10 + i));
 }
 
-/** The 1-worker throughput in a child pinned to CPU 0, or undefined without taskset. */
-function oneCoreThroughput(count, kind) {
-  const p = spawnSync('taskset', ['-c', '0', process.execPath, fileURLToPath(import.meta.url), ONE_CORE_FLAG, String(count), kind], { encoding: 'utf8', maxBuffer: 1 << 24 });
+/**
+ * The throughput of `workers` workers over `count` units of `kind`, in a fresh child process
+ * (pinned to CPU 0 with `pin`), or undefined when the child cannot run (no taskset). Each
+ * configuration gets its own process: measured in one process after another configuration,
+ * the 2-worker run paid for the first one's heap (0.42 s/unit against 0.33-0.35 in a fresh
+ * process, CPU 0.82 against 0.64-0.68 s/unit).
+ */
+function childThroughput(workers, count, kind, pin) {
+  const args = [fileURLToPath(import.meta.url), THROUGHPUT_FLAG, String(workers), String(count), kind];
+  const p = pin
+    ? spawnSync('taskset', ['-c', '0', process.execPath, ...args], { encoding: 'utf8', maxBuffer: 1 << 24 })
+    : spawnSync(process.execPath, args, { encoding: 'utf8', maxBuffer: 1 << 24 });
   if (p.error || p.status !== 0) {
-    console.log(`  (no one-core run: ${p.error ? p.error.message : p.stderr.trim().split('\n').pop()})`);
+    console.log(`  (no ${pin ? 'pinned ' : ''}${workers}-worker run: ${p.error ? p.error.message : p.stderr.trim().split('\n').pop()})`);
     return undefined;
   }
   return JSON.parse(p.stdout.trim().split('\n').pop());
 }
 
-const ONE_CORE_FLAG = '--one-core-throughput';
+const THROUGHPUT_FLAG = '--throughput';
 
 function copy(X) {
   return { data: X.data.slice(), rows: X.rows, cols: X.cols };
@@ -219,7 +229,6 @@ export async function run() {
 
 async function throughputOfKind(kind, count, cores, settings) {
   console.log(`\n${kind} units (${kind === 'overlapping' ? "part 1's data" : "bench gmm's data: separation 4"}):`);
-  const units = plantedUnits(count, kind);
   const runs = [];
   const report = (label, t) => {
     const total = Object.values(t.by).reduce((s, v) => s + v, 0);
@@ -227,10 +236,10 @@ async function throughputOfKind(kind, count, cores, settings) {
     console.log(`${count} units on ${label} x 1 onnxruntime thread: wall ${t.wall.toFixed(1)} s = ${t.perUnit.toFixed(3)} s/unit, CPU ${t.cpuPerUnit.toFixed(3)} s/unit; ` +
       `inside a unit (s, mean): ${parts}; outside the sweep ${((total - (t.by.sweep ?? 0)) / count).toFixed(3)}`);
   };
-  const pinned = cores > 1 ? oneCoreThroughput(count, kind) : undefined;
+  const pinned = cores > 1 ? childThroughput(1, count, kind, true) : undefined;
   if (pinned) report('1 worker pinned to one CPU (taskset -c 0)', pinned);
   for (const workers of cores > 1 ? [1, cores] : [1]) {
-    const t = await throughput(workers, units, settings);
+    const t = childThroughput(workers, count, kind, false) ?? await throughput(workers, plantedUnits(count, kind), settings);
     runs.push(t);
     report(`${t.threads} worker(s)${t.threads === 1 ? ' (unpinned)' : ''}`, t);
   }
@@ -248,8 +257,8 @@ async function throughputOfKind(kind, count, cores, settings) {
     `best K of the units: ${[...new Set(many.bestK)].sort().join('/')}`);
 }
 
-// the child of oneCoreThroughput: `node bench-analyze.mjs --one-core-throughput COUNT KIND` -> JSON
-if (process.argv[1] === fileURLToPath(import.meta.url) && process.argv[2] === ONE_CORE_FLAG) {
-  const t = await throughput(1, plantedUnits(Number(process.argv[3]), process.argv[4]), UNIT_SETTINGS);
+// the child of childThroughput: `node bench-analyze.mjs --throughput WORKERS COUNT KIND` -> JSON
+if (process.argv[1] === fileURLToPath(import.meta.url) && process.argv[2] === THROUGHPUT_FLAG) {
+  const t = await throughput(Number(process.argv[3]), plantedUnits(Number(process.argv[4]), process.argv[5]), UNIT_SETTINGS);
   console.log(JSON.stringify(t));
 }

@@ -3,21 +3,8 @@ import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { precisionCholeskyWasm } from '../../src/stats/wasm/linalg.js';
 import { choleskyLower, covarianceFromPrecisionCholesky, invertLower, precisionCholesky } from '../../src/stats/linalg.js';
-import { createRng } from '../../src/util/rng.js';
+import { randomSpd } from '../helpers/random-spd.js';
 import { python } from './gmm-python.js';
-
-function randomSpd(d: number, seed: number): Float64Array {
-  const rng = createRng(seed);
-  const m = d + 3;
-  const B = Array.from({ length: d * m }, () => rng.normal());
-  const A = new Float64Array(d * d);
-  for (let i = 0; i < d; i++) for (let j = 0; j < d; j++) {
-    let s = 0;
-    for (let t = 0; t < m; t++) s += B[i * m + t] * B[j * m + t];
-    A[i * d + j] = s / m + (i === j ? 0.01 : 0);
-  }
-  return A;
-}
 
 describe('small float64 linear algebra', () => {
   it('matches numpy/scipy cholesky, triangular inverse and scikit-learn precisions_cholesky (1e-10 relative)', () => {

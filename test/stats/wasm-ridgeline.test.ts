@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { choleskyWasm, matVecWasm, ridgelineWasm } from '../../src/stats/wasm/linalg.js';
 import { backSolve, forwardSolve } from '../../src/stats/small-linalg.js';
 import { createRng } from '../../src/util/rng.js';
+import { randomSpd } from '../helpers/random-spd.js';
 
 /**
  * The mode count's WebAssembly pieces promise the bits of the plain loops they replace:
@@ -45,19 +46,6 @@ function choleskyEntrywise(A: Float64Array, d: number): Float64Array | null {
     }
   }
   return L;
-}
-
-function randomSpd(d: number, seed: number): Float64Array {
-  const rng = createRng(seed);
-  const m = d + 3;
-  const B = Array.from({ length: d * m }, () => rng.normal());
-  const A = new Float64Array(d * d);
-  for (let i = 0; i < d; i++) for (let j = 0; j < d; j++) {
-    let s = 0;
-    for (let t = 0; t < m; t++) s += B[i * m + t]! * B[j * m + t]!;
-    A[i * d + j] = s / m + (i === j ? 0.01 : 0);
-  }
-  return A;
 }
 
 function sameBits(a: ArrayLike<number>, b: ArrayLike<number>): boolean {

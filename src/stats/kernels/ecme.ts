@@ -7,10 +7,10 @@
  * outputs. onnxruntime (float32 by default, as the mixture kernels) or float64 JS loops (the
  * reference, for tests and tiny inputs).
  */
-import os from 'node:os';
 import * as ort from 'onnxruntime-node';
 import { createGraph, type ElemType } from './onnx-graph.js';
 import type { KernelOptions } from './types.js';
+import { kernelSession, type SessionCache } from './session-cache.js';
 
 export interface EcmeKernels {
   readonly n: number;
@@ -26,7 +26,9 @@ export interface EcmeKernels {
 
 type EcmeGraph = 'distances' | 'gram';
 
-const sessions = new Map<string, Promise<ort.InferenceSession>>();
+const sessions: SessionCache = new Map();
+const session = (kind: EcmeGraph, d: number, elem: ElemType, opts: KernelOptions) =>
+  kernelSession(sessions, `${kind}|${d}|${elem}`, () => buildGraph(kind, d, elem), opts);
 
 function buildGraph(kind: EcmeGraph, d: number, elem: ElemType): Uint8Array {
   const g = createGraph(`ecme_${kind}`);
@@ -42,26 +44,6 @@ function buildGraph(kind: EcmeGraph, d: number, elem: ElemType): Uint8Array {
   return g.toBytes();
 }
 
-function session(kind: EcmeGraph, d: number, elem: ElemType, opts: KernelOptions): Promise<ort.InferenceSession> {
-  const threads = opts.threads ?? os.cpus().length;
-  const providers = opts.executionProviders ?? ['cpu'];
-  const spinning = opts.spinning ?? false;
-  const key = `${kind}|${d}|${elem}|${threads}|${providers.join(',')}|${spinning}`;
-  let s = sessions.get(key);
-  if (!s) {
-    s = ort.InferenceSession.create(buildGraph(kind, d, elem), {
-      intraOpNumThreads: threads,
-      interOpNumThreads: 1,
-      executionProviders: providers,
-      graphOptimizationLevel: 'all',
-      logSeverityLevel: 3,
-      // as the mixture kernels: spinning workers lose badly on shared cores
-      extra: { session: { intra_op: { allow_spinning: spinning ? '1' : '0' } } },
-    });
-    sessions.set(key, s);
-  }
-  return s;
-}
 
 /**
  * Binds the ECME products to the rows X [n, d] minus `centre` [d] (the subtraction in float64,

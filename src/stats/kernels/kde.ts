@@ -11,12 +11,12 @@
  * ReduceLogSumExp ran element by element), and adds the maximum back in float64, so only
  * the products and the sum of exponentials are rounded to crossElem.
  */
-import os from 'node:os';
 import * as ort from 'onnxruntime-node';
 import { createGraph, type ElemType } from './onnx-graph.js';
 import type { KernelOptions, KernelPrecision } from './types.js';
+import { kernelSession, type SessionCache } from './session-cache.js';
 
-const sessions = new Map<string, Promise<ort.InferenceSession>>();
+const sessions: SessionCache = new Map();
 
 const DOUBLE = 11;
 const FLOAT = 1;
@@ -49,31 +49,13 @@ function buildGraph(d: number, cross: ElemType | 'gram'): Uint8Array {
   return g.toBytes();
 }
 
-function session(d: number, cross: ElemType | 'gram', opts: KernelOptions): Promise<ort.InferenceSession> {
-  const threads = opts.threads ?? os.cpus().length;
-  const providers = opts.executionProviders ?? ['cpu'];
-  const spinning = opts.spinning ?? false;
-  const key = `${d}|${cross}|${threads}|${providers.join(',')}|${spinning}`;
-  let s = sessions.get(key);
-  if (!s) {
-    s = ort.InferenceSession.create(buildGraph(d, cross), {
-      intraOpNumThreads: threads,
-      interOpNumThreads: 1,
-      executionProviders: providers,
-      graphOptimizationLevel: 'all',
-      // no memory pattern: with one, a unit's second run of this graph (819 x 3277, one
-      // core) took 100-200 ms against ~9 ms for the runs after it, the first use of the one
-      // block planned for the run's intermediates (the [m, n] exponents, ~10 MB; page faults);
-      // without, the second run took ~30 ms and later ones the same ~9 ms (bench analyze,
-      // separated units). Memory planning changes no arithmetic.
-      enableMemPattern: false,
-      logSeverityLevel: 3,
-      extra: { session: { intra_op: { allow_spinning: spinning ? '1' : '0' } } },
-    });
-    sessions.set(key, s);
-  }
-  return s;
-}
+// no memory pattern: with one, a unit's second run of the cross graph (819 x 3277, one core)
+// took 100-200 ms against ~9 ms for the runs after it, the first use of the one block planned
+// for the run's intermediates (the [m, n] exponents, ~10 MB; page faults); without, the second
+// run took ~30 ms and later ones the same ~9 ms (bench analyze, separated units). Memory
+// planning changes no arithmetic.
+const session = (d: number, cross: ElemType | 'gram', opts: KernelOptions) =>
+  kernelSession(sessions, `${d}|${cross}`, () => buildGraph(d, cross), opts, { enableMemPattern: false });
 
 /** Xa^T Xa for the rows Xa [n, d+1] (float64): the Gram matrix of [x - mean | 1], [d+1, d+1]. */
 export async function kdeGram(Xa: Float64Array, n: number, d: number, opts: KernelOptions): Promise<Float64Array> {

@@ -8,6 +8,7 @@ import os from 'node:os';
 import * as ort from 'onnxruntime-node';
 import { createGraph, type ElemType } from './onnx-graph.js';
 import type { DataKernels, KernelOptions } from './types.js';
+import { kernelSession, type SessionCache } from './session-cache.js';
 
 type GraphKind = 'mahalanobis' | 'whiten' | 'moments' | 'scatter1' | 'crossdot' | 'lsedot' | 'gausslogit' | 'kmeans' | 'sums';
 
@@ -40,7 +41,7 @@ export function columnBlocks(d: number, blocks: number): number[] {
   return Array.from({ length: B + 1 }, (_, b) => Math.round((b * d) / B));
 }
 
-const sessions = new Map<string, Promise<ort.InferenceSession>>();
+const sessions: SessionCache = new Map();
 
 /**
  * Graphs over Xa = [X | 1] ([n, d+1]) or its column blocks: whitening folds the offset into
@@ -143,24 +144,6 @@ function buildGraph(kind: GraphKind, d: number, elem: ElemType): Uint8Array {
   return g.toBytes();
 }
 
-function session(kind: GraphKind, d: number, elem: ElemType, threads: number, providers: string[], spinning: boolean): Promise<ort.InferenceSession> {
-  const key = `${kind}|${d}|${elem}|${threads}|${providers.join(',')}|${spinning}`;
-  let s = sessions.get(key);
-  if (!s) {
-    s = ort.InferenceSession.create(buildGraph(kind, d, elem), {
-      intraOpNumThreads: threads,
-      interOpNumThreads: 1,
-      executionProviders: providers,
-      graphOptimizationLevel: 'all',
-      logSeverityLevel: 3,
-      // spinning workers fight other processes for the cores: on this shared 2-core machine a
-      // 2-thread K = 1..10 sweep took 21 s spinning and 10-12 s without (1 thread: 8-11 s)
-      extra: { session: { intra_op: { allow_spinning: spinning ? '1' : '0' } } },
-    });
-    sessions.set(key, s);
-  }
-  return s;
-}
 
 function toElem(a: Float64Array, elem: ElemType): Float32Array | Float64Array {
   return elem === 'float32' ? Float32Array.from(a) : a;
@@ -188,7 +171,6 @@ function copyColumns(src: Float32Array | Float64Array, srcCols: number, from: nu
 export function createOrtKernels(X: Float32Array | Float64Array, n: number, d: number, opts: KernelOptions = {}): DataKernels {
   const elem: ElemType = opts.precision ?? 'float32';
   const threads = opts.threads ?? os.cpus().length;
-  const providers = opts.executionProviders ?? ['cpu'];
   const xa = elem === 'float32' ? new Float32Array(n * (d + 1)) : new Float64Array(n * (d + 1));
   copyColumns(X, d, 0, d, xa, true);
   const xTensor = new ort.Tensor(elem, xa, [n, d + 1]);
@@ -254,7 +236,7 @@ export function createOrtKernels(X: Float32Array | Float64Array, n: number, d: n
   // the narrow products (k-means, diag covariance) do ~10 MFLOP per call: a thread pool
   // costs more in wake-ups than it saves
   const narrow = (kind: GraphKind) => kind === 'kmeans' || kind === 'crossdot' || kind === 'sums';
-  const get = (kind: GraphKind) => session(kind, d, elem, narrow(kind) ? 1 : threads, providers, opts.spinning ?? false);
+  const get = (kind: GraphKind) => kernelSession(sessions, `${kind}|${d}|${elem}`, () => buildGraph(kind, d, elem), opts, { threads: narrow(kind) ? 1 : threads });
 
   /** [W; -b] as [d+1, k*d] in the graph's precision */
   const augmented = (W: Float64Array, b: Float64Array) => {
