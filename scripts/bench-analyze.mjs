@@ -46,10 +46,13 @@ function plantedUnit(seed) {
       data[i * D + j] = centres[c][j] + scales[c][j] * prev;
     }
   }
-  // the corpus stores float16: round here so the in-process units and the corpus file hold the same values
-  const rounded = halfToFloat32(float32ToHalf(data));
+  return storedUnit(data);
+}
+
+/** Rows [N, D] as a unit: rounded through float16 (the corpus stores float16, so the in-process units and the corpus file hold the same values), 4 strata of T_SUB rows. */
+function storedUnit(data) {
   const strata = Int32Array.from({ length: N }, (_, i) => Math.floor(i / T_SUB));
-  return { X: { data: rounded, rows: N, cols: D }, strata };
+  return { X: { data: halfToFloat32(float32ToHalf(data)), rows: N, cols: D }, strata };
 }
 
 /** A one-file corpus holding one unit (1 layer, 1 kv head of 4 q heads x 1024 positions). */
@@ -132,14 +135,11 @@ async function throughput(workers, units, settings) {
 /**
  * A planted well-separated 5-component mixture (bench gmm's data: separation 4, anisotropy 0.7,
  * unequal weights), rows in random order over 4 strata. Its sweep runs more EM iterations than
- * the overlapping units' (best K 4-5 rather than 1-2), as the demo corpus's units do (median K* 5).
+ * the overlapping units' (best K 2-6 rather than 1-2), closer to the demo corpus's units (median K* 5).
  */
 function separatedUnit(seed) {
   const truth = plantedMixture({ k: 5, d: D, separation: 4, anisotropy: 0.7, weights: [3, 2, 2, 1.5, 1], seed });
-  const { X } = sampleGmm(truth, N, seed + 1, 'float32');
-  const rounded = halfToFloat32(float32ToHalf(X.data));
-  const strata = Int32Array.from({ length: N }, (_, i) => Math.floor(i / T_SUB));
-  return { X: { data: rounded, rows: N, cols: D }, strata };
+  return storedUnit(sampleGmm(truth, N, seed + 1, 'float32').X.data);
 }
 
 const UNIT_KINDS = { overlapping: plantedUnit, separated: separatedUnit };
