@@ -27,8 +27,8 @@ export { DEFAULT_CHUNK };
  * Without --prefill the mode is chosen per model and machine (see choosePrefillMode): `stream`
  * where it costs at most ~10 % more than `layers` (large float32 layers; large float16 layers at
  * 16K-token prompts) or the weights would not fit, else `layers`. Layer by layer holds one
- * layer's KV cache on the host instead of all of them (for Llama-3.1-8B at 16K: 64 MiB + a 128 MiB residual instead of 2 GiB), at about the speed of
- * `chunks` (394-398 tok/s against 405-419 on the bench, peak RSS 0.71/0.77/0.89 GiB against
+ * layer's KV cache on the host instead of all of them (for Llama-3.1-8B at 16K: 64 MiB + a
+ * 128 MiB residual instead of 2 GiB), at about the speed of `chunks` (394-398 tok/s against 405-419 on the bench, peak RSS 0.71/0.77/0.89 GiB against
  * 0.76/0.90/1.32 GiB at 4/8/16 layers). `loop` was as fast or faster (457 tok/s vs 405 at 8
  * layers), but on the CPU its KV cache is in onnxruntime's arena (all layers); it pays on a
  * GPU, where that cache stays in device memory.
